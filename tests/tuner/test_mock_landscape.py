@@ -1,0 +1,123 @@
+"""Properties of the synthetic landscape behind the mock runner."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+from typing import Any
+
+import pytest
+
+from tuner.runners.landscape import (
+    DEAD_PARAM,
+    DEFAULT_CONFIG,
+    MOCK_SPACE,
+    MockLandscape,
+)
+
+
+def _random_config(rng: random.Random) -> dict[str, object]:
+    config = {p.name: rng.choice(p.grid()) for p in MOCK_SPACE}
+    config["response_pool.prewarm"] = min(
+        config["response_pool.prewarm"], config["response_pool.capacity"]
+    )
+    return config
+
+
+def test_default_is_realistic_and_optimum_beats_it() -> None:
+    landscape = MockLandscape()
+    default = landscape.fitness(DEFAULT_CONFIG)
+    best = landscape.optimum()
+    # Shaped like the predecessor's story: defaults well below Redis, tuned near parity.
+    assert 75.0 < default < 92.0
+    assert best.fitness > default + 10.0
+    assert 95.0 < best.fitness < 110.0
+    assert landscape.p99_ratio(best.config) < landscape.p99_ratio(DEFAULT_CONFIG)
+
+
+def test_optimum_is_the_true_grid_maximum() -> None:
+    landscape = MockLandscape()
+    best = landscape.optimum()
+    rng = random.Random(7)
+    for _ in range(3000):
+        assert landscape.fitness(_random_config(rng)) <= best.fitness + 1e-9
+    # Every single-knob move away from the optimum loses (or ties on the dead knob).
+    for param in MOCK_SPACE:
+        for value in param.grid():
+            moved = {**best.config, param.name: value}
+            if moved["response_pool.prewarm"] > moved["response_pool.capacity"]:
+                continue
+            assert landscape.fitness(moved) <= best.fitness + 1e-9
+
+
+def test_optimum_respects_a_restricted_grid() -> None:
+    landscape = MockLandscape()
+    grid: dict[str, list[Any]] = {
+        "num_shards": [2, 4, 16],
+        "threads": [1],
+        "build.allocator": ["system", "mimalloc"],
+    }
+    best = landscape.optimum(grid)
+    assert set(best.config) == set(grid)
+    assert best.config["threads"] == 1
+    assert best.config["num_shards"] == 4  # shards x threads interaction: 4 per thread
+    assert best.config["build.allocator"] == "mimalloc"
+    brute = max(
+        landscape.fitness({**DEFAULT_CONFIG, "num_shards": s, "build.allocator": a, "threads": 1})
+        for s, a in itertools.product(grid["num_shards"], grid["build.allocator"])
+    )
+    assert best.fitness == pytest.approx(brute)
+
+
+def test_dead_param_has_no_effect_and_live_ones_do() -> None:
+    landscape = MockLandscape()
+    rng = random.Random(3)
+    dead = next(p for p in MOCK_SPACE if p.name == DEAD_PARAM)
+    for _ in range(200):
+        config = _random_config(rng)
+        values = {landscape.fitness({**config, DEAD_PARAM: v}) for v in dead.grid()}
+        assert max(values) - min(values) < 1e-9
+    for param in MOCK_SPACE:
+        if param.name == DEAD_PARAM:
+            continue
+        spread = [
+            landscape.fitness({**DEFAULT_CONFIG, param.name: v})
+            for v in param.grid()
+            if not (param.name == "response_pool.prewarm" and v > 256)
+        ]
+        assert max(spread) - min(spread) > 0.5, param.name
+
+
+def test_interactions() -> None:
+    landscape = MockLandscape()
+
+    # The best shard count depends on threads.
+    def best_shards(threads: int) -> int:
+        return max(
+            (1, 2, 4, 8, 16, 32, 64),
+            key=lambda s: landscape.fitness(
+                {**DEFAULT_CONFIG, "threads": threads, "num_shards": s}
+            ),
+        )
+
+    assert best_shards(1) == 4 and best_shards(2) == 8
+    # Prewarm beyond capacity adds nothing (the runner rejects it, as the server does).
+    at_cap = {**DEFAULT_CONFIG, "response_pool.capacity": 128, "response_pool.prewarm": 128}
+    beyond = {**at_cap, "response_pool.prewarm": 512}
+    below = {**at_cap, "response_pool.prewarm": 32}
+    assert landscape.fitness(beyond) == pytest.approx(landscape.fitness(at_cap))
+    assert landscape.fitness(below) < landscape.fitness(at_cap)
+
+
+def test_landscape_is_deterministic_and_weights_matter() -> None:
+    a, b = MockLandscape(), MockLandscape()
+    config = _random_config(random.Random(11))
+    assert a.fitness(config) == b.fitness(config)
+    p16_heavy = MockLandscape(weights={"SET@P16": 10.0, "GET@P16": 10.0})
+    # Batching only pays off with pipelining, so P16-heavy weights want a larger threshold.
+    assert (
+        p16_heavy.optimum().config["batching.batch_threshold"]
+        >= a.optimum().config["batching.batch_threshold"]
+    )
+    assert not math.isclose(p16_heavy.fitness(DEFAULT_CONFIG), a.fitness(DEFAULT_CONFIG))

@@ -1,0 +1,269 @@
+"""A synthetic performance landscape shaped like the real server's knobs.
+
+The mock runner samples it to give tests and demos a study that behaves like a real one
+in seconds: same dotted param names, interactions, one dead knob, a known optimum and
+noise at the measured A/A level. Log fitness is a sum of independent param-group terms,
+which is what lets :meth:`MockLandscape.optimum` find the exact optimum on a grid.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+#: The knob that does nothing here: max_size caps buffer growth, and 64-byte values
+#: never grow a buffer that far. ``tuner space audit`` must flag it.
+DEAD_PARAM = "buffers.max_size"
+
+ALLOCATORS = ("system", "jemalloc", "mimalloc")
+PROFILES = ("release", "release-lto", "release-cgu1", "release-lto-cgu1")
+
+
+@dataclass(frozen=True)
+class MockParam:
+    """One knob of the landscape with the range the shipped spec searches."""
+
+    name: str
+    kind: str  # "int" | "categorical"
+    default: Any
+    low: int | None = None
+    high: int | None = None
+    step: int = 1
+    log: bool = False
+    choices: tuple[Any, ...] = ()
+    stage: str = "runtime"
+
+    def grid(self) -> list[Any]:
+        """Every value the knob can take (int ranges honour step and log-of-two)."""
+        if self.kind == "categorical":
+            return list(self.choices)
+        assert self.low is not None and self.high is not None
+        if self.log:
+            values = []
+            v = self.low
+            while v <= self.high:
+                values.append(v)
+                v *= 2
+            return values
+        return list(range(self.low, self.high + 1, self.step))
+
+
+#: The landscape's own search space; it mirrors studies/redis-throughput.toml.
+MOCK_SPACE: tuple[MockParam, ...] = (
+    MockParam("num_shards", "int", 16, 1, 64, log=True),
+    MockParam("threads", "int", 1, 1, 4),
+    MockParam("response_pool.capacity", "int", 256, 64, 1024, step=64),
+    MockParam("response_pool.prewarm", "int", 64, 0, 1024, step=16),
+    MockParam("buffers.read_size", "int", 8192, 4096, 65536, log=True),
+    MockParam("buffers.max_size", "int", 1048576, 65536, 16777216, log=True),
+    MockParam("batching.min_pipeline_buffer", "int", 60, 30, 200, step=10),
+    MockParam("batching.batch_threshold", "int", 2, 1, 16),
+    MockParam("build.allocator", "categorical", "system", choices=ALLOCATORS, stage="build"),
+    MockParam("build.profile", "categorical", "release", choices=PROFILES, stage="build"),
+)
+
+DEFAULT_CONFIG: dict[str, Any] = {p.name: p.default for p in MOCK_SPACE}
+DEFAULT_TESTS: tuple[str, ...] = ("SET@P1", "GET@P1", "SET@P16", "GET@P16")
+
+_WRITE_COMMANDS = {"set", "incr", "lpush", "rpush", "sadd", "hset", "zadd", "mset", "xadd"}
+
+
+@dataclass(frozen=True)
+class TestShape:
+    """What the landscape needs to know of a benchmark test name like ``SET@P16``."""
+
+    write: float  # 1.0 for write commands, 0.0 for reads
+    pipelined: float  # 0.0 at P=1 rising to 1.0 at P>=16
+
+    @classmethod
+    def parse(cls, test: str) -> TestShape:
+        command, _, pipe = test.partition("@")
+        pipeline = int(pipe.upper().lstrip("P") or 1) if pipe else 1
+        write = 1.0 if command.lower() in _WRITE_COMMANDS else 0.0
+        return cls(write=write, pipelined=min(1.0, math.log2(max(pipeline, 1)) / 4.0))
+
+
+def _as_int(config: Mapping[str, Any], name: str) -> int:
+    return int(config.get(name, DEFAULT_CONFIG[name]))
+
+
+# --- Param-group terms: each returns a log-ratio contribution for one test. ---------
+# Every group reads only its own params, so log fitness is additive across groups.
+
+
+def _term_parallelism(c: Mapping[str, Any], t: TestShape) -> float:
+    # Two threads overlap syscalls with work; more only context-switch on 2 cores.
+    # The best shard count grows with threads (contention vs per-shard overhead).
+    threads = _as_int(c, "threads")
+    shards = _as_int(c, "num_shards")
+    thread_term = -0.025 * (threads - 2) ** 2
+    shard_term = -0.012 * (1.0 + 0.5 * t.write) * (math.log2(shards) - math.log2(4 * threads)) ** 2
+    return thread_term + shard_term
+
+
+def _term_response_pool(c: Mapping[str, Any], t: TestShape) -> float:
+    # Prewarming helps only up to the pool's capacity; a large pool costs cache misses.
+    capacity = _as_int(c, "response_pool.capacity")
+    prewarmed = min(_as_int(c, "response_pool.prewarm"), capacity)
+    gain = 0.05 * (0.5 + t.pipelined) * (1.0 - math.exp(-prewarmed / 160.0))
+    return gain - 0.02 * (capacity / 1024.0) ** 2
+
+
+def _term_read_buffer(c: Mapping[str, Any], t: TestShape) -> float:
+    # Pipelined requests like a 16 KiB read buffer; P=1 prefers 8 KiB.
+    size = _as_int(c, "buffers.read_size")
+    best = 13.0 + t.pipelined
+    return -(0.004 + 0.012 * t.pipelined) * (math.log2(size) - best) ** 2
+
+
+def _term_dead(c: Mapping[str, Any], t: TestShape) -> float:
+    return 0.0
+
+
+def _term_batching(c: Mapping[str, Any], t: TestShape) -> float:
+    # Batching pays off with pipelining and saturates; a low min buffer drags P=1
+    # commands through the batch path. Interaction: the min buffer matters more the
+    # larger the batch threshold.
+    threshold = _as_int(c, "batching.batch_threshold")
+    min_buffer = _as_int(c, "batching.min_pipeline_buffer")
+    gain = 0.05 * (1.0 - math.exp(-(threshold - 1) / 2.0)) - 0.004 * (threshold - 1)
+    sensitivity = 0.01 * (1.0 + threshold / 4.0)
+    pipelined = t.pipelined * (gain - sensitivity * ((min_buffer - 100) / 70.0) ** 2)
+    single = -(1.0 - t.pipelined) * 0.02 * math.exp(-(min_buffer - 30) / 30.0)
+    return pipelined + single
+
+
+_ALLOCATOR_GAIN = {"system": (0.0, 0.0), "jemalloc": (0.015, 0.03), "mimalloc": (0.01, 0.035)}
+_PROFILE_GAIN = {
+    "release": 0.0,
+    "release-lto": 0.02,
+    "release-cgu1": 0.01,
+    "release-lto-cgu1": 0.025,
+}
+
+
+def _term_allocator(c: Mapping[str, Any], t: TestShape) -> float:
+    read_gain, write_gain = _ALLOCATOR_GAIN[str(c.get("build.allocator", "system"))]
+    return read_gain + (write_gain - read_gain) * t.write
+
+
+def _term_profile(c: Mapping[str, Any], t: TestShape) -> float:
+    return _PROFILE_GAIN[str(c.get("build.profile", "release"))]
+
+
+Term = Callable[[Mapping[str, Any], TestShape], float]
+
+#: Param groups: the optimum of the sum is the sum of per-group optima.
+GROUPS: tuple[tuple[tuple[str, ...], Term], ...] = (
+    (("num_shards", "threads"), _term_parallelism),
+    (("response_pool.capacity", "response_pool.prewarm"), _term_response_pool),
+    (("buffers.read_size",), _term_read_buffer),
+    ((DEAD_PARAM,), _term_dead),
+    (("batching.min_pipeline_buffer", "batching.batch_threshold"), _term_batching),
+    (("build.allocator",), _term_allocator),
+    (("build.profile",), _term_profile),
+)
+
+
+def _base(t: TestShape) -> float:
+    # At P=1 syscall cost dominates both servers, which compresses differences.
+    return math.log(0.95) + (math.log(0.88) - math.log(0.95)) * t.pipelined
+
+
+def _p99_extra(c: Mapping[str, Any], t: TestShape) -> float:
+    # Batching trades latency for throughput: the source of a real Pareto front.
+    threshold = _as_int(c, "batching.batch_threshold")
+    size = _as_int(c, "buffers.read_size")
+    return t.pipelined * 0.035 * (threshold - 1) + 0.01 * max(0.0, math.log2(size) - 14.0)
+
+
+@dataclass(frozen=True)
+class Optimum:
+    """The noiseless best config on a grid, with its fitness (percent of baseline)."""
+
+    config: dict[str, Any]
+    fitness: float
+
+
+@dataclass(frozen=True)
+class MockLandscape:
+    """Noiseless fitness and p99 ratios of configs; noise is the mock runner's job.
+
+    ``config`` maps dotted names (runtime and ``build.*``) to values; missing params take
+    the landscape's defaults; unknown params are ignored (they have no effect).
+    """
+
+    tests: tuple[str, ...] = DEFAULT_TESTS
+    weights: Mapping[str, float] = field(default_factory=dict)
+
+    def _weight(self, test: str) -> float:
+        return float(self.weights.get(test, 1.0))
+
+    def log_ratio(self, config: Mapping[str, Any], test: str) -> float:
+        """Natural log of the candidate/baseline rps ratio for one test."""
+        shape = TestShape.parse(test)
+        return _base(shape) + sum(term(config, shape) for _, term in GROUPS)
+
+    def per_test(self, config: Mapping[str, Any]) -> dict[str, float]:
+        """True rps ratio per test."""
+        return {t: math.exp(self.log_ratio(config, t)) for t in self.tests}
+
+    def fitness(self, config: Mapping[str, Any]) -> float:
+        """True fitness: weighted geomean of per-test ratios x 100."""
+        total = sum(self._weight(t) for t in self.tests)
+        log_f = sum(self._weight(t) * self.log_ratio(config, t) for t in self.tests) / total
+        return 100.0 * math.exp(log_f)
+
+    def p99_ratio(self, config: Mapping[str, Any]) -> float:
+        """True geomean of candidate/baseline p99 latency ratios (lower is better)."""
+        total = sum(self._weight(t) for t in self.tests)
+        log_p = 0.0
+        for t in self.tests:
+            shape = TestShape.parse(t)
+            log_p += self._weight(t) * (
+                -0.6 * self.log_ratio(config, t) + _p99_extra(config, shape)
+            )
+        return math.exp(log_p / total)
+
+    def optimum(self, grid: Mapping[str, Sequence[Any]] | None = None) -> Optimum:
+        """Exact best config over ``grid`` (name -> values; default: :data:`MOCK_SPACE`).
+
+        Params absent from ``grid`` stay at their defaults. Honours the server's rule
+        ``response_pool.prewarm <= response_pool.capacity``.
+        """
+        values = dict(grid) if grid is not None else {p.name: p.grid() for p in MOCK_SPACE}
+        best: dict[str, Any] = {}
+        for names, _ in GROUPS:
+            free = [n for n in names if n in values]
+            if not free:
+                continue
+            best_score = -math.inf
+            best_choice: dict[str, Any] = {}
+            # The default combo goes first so ties (the dead param) keep the default.
+            default_combo = tuple(DEFAULT_CONFIG[n] for n in free)
+            grids = [list(values[n]) for n in free]
+            first = (
+                [default_combo]
+                if all(d in g for d, g in zip(default_combo, grids, strict=True))
+                else []
+            )
+            combos = itertools.chain(first, itertools.product(*grids))
+            for combo in combos:
+                choice = dict(zip(free, combo, strict=True))
+                trial = {**DEFAULT_CONFIG, **choice}
+                if trial["response_pool.prewarm"] > trial["response_pool.capacity"]:
+                    continue
+                score = self._group_score(names, trial)
+                if score > best_score + 1e-12:
+                    best_score, best_choice = score, choice
+            best.update(best_choice)
+        config = {**DEFAULT_CONFIG, **{k: v for k, v in best.items()}}
+        config = {k: config[k] for k in values} if grid is not None else config
+        return Optimum(config=config, fitness=self.fitness(config))
+
+    def _group_score(self, names: Iterable[str], config: Mapping[str, Any]) -> float:
+        term = dict(GROUPS)[tuple(names)]
+        return sum(self._weight(t) * term(config, TestShape.parse(t)) for t in self.tests)
