@@ -1,0 +1,46 @@
+"""Dotted runtime params become the server's nested TOML file."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tuner.runners.config_file import ConfigFileError, nest, render, write_config
+
+
+def test_dotted_keys_nest_into_tables(tmp_path: Path) -> None:
+    params = {
+        "num_shards": 8,
+        "threads": np.int64(2),
+        "response_pool.capacity": 448,
+        "response_pool.prewarm": 448,
+        "buffers.read_size": 16384,
+        "batching.batch_threshold": 5,
+        "a.b.c": 1.5,
+        "mode": "fast",
+    }
+    path = write_config(params, tmp_path / "sub" / "perf_config.toml")
+    parsed = tomllib.loads(path.read_text())
+    assert parsed == {
+        "num_shards": 8,
+        "threads": 2,
+        "mode": "fast",
+        "response_pool": {"capacity": 448, "prewarm": 448},
+        "buffers": {"read_size": 16384},
+        "batching": {"batch_threshold": 5},
+        "a": {"b": {"c": 1.5}},
+    }
+    assert nest(params) == parsed
+    assert list(tmp_path.joinpath("sub").iterdir()) == [path]  # no temp files left
+
+
+def test_conflicting_or_bad_keys_are_named() -> None:
+    with pytest.raises(ConfigFileError, match=r"'buffers\.read_size' conflicts with 'buffers'"):
+        nest({"buffers": 1, "buffers.read_size": 2})
+    with pytest.raises(ConfigFileError, match=r"'a\.\.b'"):
+        nest({"a..b": 1})
+    with pytest.raises(ConfigFileError, match="'x': list"):
+        render({"x": [1, 2]})

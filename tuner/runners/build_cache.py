@@ -1,0 +1,223 @@
+"""Build a server binary once per set of build-time params and keep it by tag.
+
+The tag hashes the build params, the build command and binary templates, and a
+fingerprint of the sources, so a runtime-only change never rebuilds and an edited
+server never reuses a stale binary. Each tag keeps its own copy of the binary under
+``<root>/<tag>/`` (cargo's shared target dir would overwrite it on the next build)
+together with ``build.log`` and ``build.json``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tuner.runners.base import TrialFailure
+
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][\w.\-]*)\}")
+# Directories that are build output or tool state, not sources.
+_SKIP_DIRS = {"target", "node_modules", "__pycache__"}
+_MAX_SOURCE_FILES = 20_000
+LOG_TAIL_LINES = 40
+
+
+class TemplateError(ValueError):
+    """A template names a placeholder that has no value."""
+
+
+def render_template(template: str, values: Mapping[str, Any]) -> str:
+    """Replace ``{name}`` and ``{dotted.name}`` placeholders; unknown names are errors.
+
+    ``{{`` and ``}}`` stay literal braces (as in str.format).
+    """
+    escaped = template.replace("{{", "\0").replace("}}", "\1")
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in values:
+            known = ", ".join(sorted(values)) or "none"
+            raise TemplateError(f"template {template!r}: no value for {{{name}}} (known: {known})")
+        return str(values[name])
+
+    return _PLACEHOLDER.sub(value, escaped).replace("\0", "{").replace("\1", "}")
+
+
+def tail(text: str, lines: int = LOG_TAIL_LINES) -> str:
+    """The last ``lines`` lines of ``text``: what a failed trial shows of a log."""
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+def source_fingerprint(workdir: Path, exclude: Collection[str] = ()) -> str:
+    """Hash of every source file's path, size and mtime under ``workdir``.
+
+    ``exclude`` names top-level entries that are build output (they change on every build).
+    """
+    digest = hashlib.sha256()
+    count = 0
+    for dirpath, dirnames, filenames in os.walk(workdir):
+        top = Path(dirpath) == workdir
+        dirnames[:] = sorted(
+            d
+            for d in dirnames
+            if d not in _SKIP_DIRS and not d.startswith(".") and not (top and d in exclude)
+        )
+        for name in sorted(filenames):
+            if top and name in exclude:
+                continue
+            path = Path(dirpath, name)
+            try:
+                stat = path.stat()
+            except OSError:
+                continue
+            rel = path.relative_to(workdir).as_posix()
+            digest.update(f"{rel}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+            count += 1
+            if count >= _MAX_SOURCE_FILES:
+                return digest.hexdigest()
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """A usable binary for one build tag, and whether this call had to build it."""
+
+    tag: str
+    binary: Path
+    seconds: float
+    cached: bool
+
+
+class BuildCache:
+    """Builds and keeps one binary per build tag under ``root``.
+
+    ``command`` and ``binary`` are templates over the build params (e.g.
+    ``cargo build --profile {build.profile} {build.features}`` and
+    ``target/{build.profile}/redis-server-optimized``), run and resolved in ``workdir``.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        workdir: Path,
+        command: str,
+        binary: str,
+        env: Mapping[str, str] | None = None,
+        timeout_s: float = 3600.0,
+    ) -> None:
+        self.root = Path(root)
+        self.workdir = Path(workdir)
+        self.command = command
+        self.binary = binary
+        self.env = dict(env or {})
+        self.timeout_s = timeout_s
+        self.builds = 0  # real builds run by this instance (tests and reports read it)
+
+    def tag(self, build: Mapping[str, Any]) -> str:
+        """Stable short tag for ``build`` against the current sources."""
+        key = {
+            "params": {k: str(v) for k, v in sorted(build.items())},
+            "command": self.command,
+            "binary": self.binary,
+            "sources": source_fingerprint(self.workdir, exclude={self._output_top()}),
+        }
+        return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
+
+    def _output_top(self) -> str:
+        # The binary's top-level directory (``target``) is output, not source.
+        return Path(self.binary).parts[0] if Path(self.binary).parts else ""
+
+    def ensure(self, build: Mapping[str, Any]) -> BuildResult:
+        """Return the cached binary for ``build``, building it first if needed.
+
+        Raises TrialFailure (with the build log's tail) when the build fails.
+        """
+        tag = self.tag(build)
+        entry = self.root / tag
+        cached_binary = entry / Path(render_template(self.binary, build)).name
+        with self._lock(tag):
+            if cached_binary.is_file() and (entry / "build.json").is_file():
+                return BuildResult(tag, cached_binary, 0.0, cached=True)
+            started = time.monotonic()
+            self._build(build, entry, cached_binary)
+            seconds = time.monotonic() - started
+            meta = {
+                "params": dict(build),
+                "command": render_template(self.command, build),
+                "seconds": round(seconds, 3),
+            }
+            (entry / "build.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
+            self.builds += 1
+            return BuildResult(tag, cached_binary, seconds, cached=False)
+
+    def _build(self, build: Mapping[str, Any], entry: Path, cached_binary: Path) -> None:
+        command = render_template(self.command, build)
+        built = self.workdir / render_template(self.binary, build)
+        entry.mkdir(parents=True, exist_ok=True)
+        log_path = entry / "build.log"
+        env = {**os.environ, **self.env}
+        with log_path.open("w") as log:
+            log.write(f"$ {command}\n")
+            log.flush()
+            # Own process group, so a timeout or Ctrl-C also stops cargo's rustc children.
+            proc = subprocess.Popen(
+                ["bash", "-c", command],
+                cwd=self.workdir,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            try:
+                returncode = proc.wait(timeout=self.timeout_s)
+            except subprocess.TimeoutExpired:
+                _kill_group(proc)
+                raise TrialFailure(
+                    f"build timed out after {self.timeout_s:.0f}s: {command}",
+                    tail(log_path.read_text(errors="replace")),
+                ) from None
+            except BaseException:
+                _kill_group(proc)
+                raise
+        if returncode != 0:
+            raise TrialFailure(
+                f"build failed (exit {returncode}): {command}",
+                tail(log_path.read_text(errors="replace")),
+            )
+        if not built.is_file():
+            raise TrialFailure(
+                f"build succeeded but produced no binary at {built}",
+                tail(log_path.read_text(errors="replace")),
+            )
+        tmp = cached_binary.with_name(cached_binary.name + ".tmp")
+        shutil.copy2(built, tmp)
+        os.replace(tmp, cached_binary)
+
+    @contextmanager
+    def _lock(self, tag: str) -> Iterator[None]:
+        # Two tuner processes sharing a cache must not build the same tag at once.
+        self.root.mkdir(parents=True, exist_ok=True)
+        with (self.root / f"{tag}.lock").open("w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _kill_group(proc: subprocess.Popen[Any]) -> None:
+    with suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
