@@ -37,7 +37,10 @@ class MockParam:
     stage: str = "runtime"
 
     def grid(self) -> list[Any]:
-        """Every value the knob can take (int ranges honour step and log-of-two)."""
+        """Values to search for the optimum: every step, or powers of two for log knobs.
+
+        Every log knob's term peaks on a power of two, so that grid holds the optimum.
+        """
         if self.kind == "categorical":
             return list(self.choices)
         assert self.low is not None and self.high is not None
@@ -51,19 +54,39 @@ class MockParam:
         return list(range(self.low, self.high + 1, self.step))
 
 
-#: The landscape's own search space; it mirrors studies/redis-throughput.toml.
+#: The landscape's search space: the params, ranges and defaults of the shipped spec
+#: studies/redis-throughput.toml (a test keeps the two in step).
 MOCK_SPACE: tuple[MockParam, ...] = (
-    MockParam("num_shards", "int", 16, 1, 64, log=True),
+    MockParam("num_shards", "int", 1, 1, 16),
     MockParam("threads", "int", 1, 1, 4),
-    MockParam("response_pool.capacity", "int", 256, 64, 1024, step=64),
-    MockParam("response_pool.prewarm", "int", 64, 0, 1024, step=16),
-    MockParam("buffers.read_size", "int", 8192, 4096, 65536, log=True),
+    MockParam("response_pool.capacity", "int", 1024, 0, 4096, step=64),
+    MockParam("response_pool.prewarm", "int", 0, 0, 4096, step=64),
+    MockParam("buffers.read_size", "int", 16384, 1024, 65536, log=True),
     MockParam("buffers.max_size", "int", 1048576, 65536, 16777216, log=True),
-    MockParam("batching.min_pipeline_buffer", "int", 60, 30, 200, step=10),
-    MockParam("batching.batch_threshold", "int", 2, 1, 16),
+    MockParam("batching.min_pipeline_buffer", "int", 4096, 0, 65536, step=512),
+    MockParam("batching.batch_threshold", "int", 8, 1, 64),
     MockParam("build.allocator", "categorical", "system", choices=ALLOCATORS, stage="build"),
     MockParam("build.profile", "categorical", "release", choices=PROFILES, stage="build"),
 )
+
+
+def spec_grid(params: Iterable[Any]) -> dict[str, list[Any]]:
+    """Optimum grid for a spec's params (``tuner.spec.ParamSpec``-like objects).
+
+    Stepped ints take every step, log ints powers of two (where every log term peaks),
+    other ints every value, categoricals their choices.
+    """
+    grid: dict[str, list[Any]] = {}
+    for p in params:
+        if p.kind == "categorical":
+            grid[p.name] = list(p.choices)
+        elif p.kind == "int":
+            mock = MockParam(p.name, "int", p.default, int(p.low), int(p.high), int(p.step or 1))
+            grid[p.name] = MockParam(**{**mock.__dict__, "log": bool(p.log)}).grid()
+        else:
+            raise ValueError(f"param {p.name!r}: the mock landscape has no float knobs")
+    return grid
+
 
 DEFAULT_CONFIG: dict[str, Any] = {p.name: p.default for p in MOCK_SPACE}
 DEFAULT_TESTS: tuple[str, ...] = ("SET@P1", "GET@P1", "SET@P16", "GET@P16")
@@ -108,32 +131,38 @@ def _term_response_pool(c: Mapping[str, Any], t: TestShape) -> float:
     # Prewarming helps only up to the pool's capacity; a large pool costs cache misses.
     capacity = _as_int(c, "response_pool.capacity")
     prewarmed = min(_as_int(c, "response_pool.prewarm"), capacity)
-    gain = 0.05 * (0.5 + t.pipelined) * (1.0 - math.exp(-prewarmed / 160.0))
-    return gain - 0.02 * (capacity / 1024.0) ** 2
+    gain = 0.05 * (0.5 + t.pipelined) * (1.0 - math.exp(-prewarmed / 300.0))
+    return gain - 0.02 * (capacity / 2048.0) ** 2
 
 
 def _term_read_buffer(c: Mapping[str, Any], t: TestShape) -> float:
-    # Pipelined requests like a 16 KiB read buffer; P=1 prefers 8 KiB.
+    # 32 KiB reads are best; pipelined traffic suffers more from small or huge buffers.
     size = _as_int(c, "buffers.read_size")
-    best = 13.0 + t.pipelined
-    return -(0.004 + 0.012 * t.pipelined) * (math.log2(size) - best) ** 2
+    return -(0.004 + 0.01 * t.pipelined) * (math.log2(size) - 15.0) ** 2
 
 
 def _term_dead(c: Mapping[str, Any], t: TestShape) -> float:
     return 0.0
 
 
-def _term_batching(c: Mapping[str, Any], t: TestShape) -> float:
-    # Batching pays off with pipelining and saturates; a low min buffer drags P=1
-    # commands through the batch path. Interaction: the min buffer matters more the
-    # larger the batch threshold.
-    threshold = _as_int(c, "batching.batch_threshold")
+def _coalescing(c: Mapping[str, Any], t: TestShape) -> float:
+    # Replies are coalesced once a read holds min_pipeline_buffer bytes: a P=16 read of
+    # 64-byte SETs is about 1.6 KB, a P=1 read about 100 bytes.
     min_buffer = _as_int(c, "batching.min_pipeline_buffer")
-    gain = 0.05 * (1.0 - math.exp(-(threshold - 1) / 2.0)) - 0.004 * (threshold - 1)
-    sensitivity = 0.01 * (1.0 + threshold / 4.0)
-    pipelined = t.pipelined * (gain - sensitivity * ((min_buffer - 100) / 70.0) ** 2)
-    single = -(1.0 - t.pipelined) * 0.02 * math.exp(-(min_buffer - 30) / 30.0)
-    return pipelined + single
+    read_bytes = 100.0 * 16.0**t.pipelined
+    exponent = min(50.0, (min_buffer - read_bytes) / (0.2 * read_bytes))
+    return 1.0 / (1.0 + math.exp(exponent))
+
+
+def _term_batching(c: Mapping[str, Any], t: TestShape) -> float:
+    # Pipelined commands run in batches under held shard locks (saturating gain, then
+    # lock hold times hurt); coalescing replies adds to it and doubles the batch
+    # effect (interaction). At P=1 coalescing only adds overhead.
+    threshold = _as_int(c, "batching.batch_threshold")
+    batch_gain = 0.05 * (1.0 - math.exp(-(threshold - 1) / 3.0)) - 0.0008 * (threshold - 1)
+    coalesced = _coalescing(c, t)
+    pipelined = batch_gain * (0.5 + 0.5 * coalesced) + 0.04 * coalesced
+    return t.pipelined * pipelined - (1.0 - t.pipelined) * 0.02 * coalesced
 
 
 _ALLOCATOR_GAIN = {"system": (0.0, 0.0), "jemalloc": (0.015, 0.03), "mimalloc": (0.01, 0.035)}
@@ -176,8 +205,7 @@ def _base(t: TestShape) -> float:
 def _p99_extra(c: Mapping[str, Any], t: TestShape) -> float:
     # Batching trades latency for throughput: the source of a real Pareto front.
     threshold = _as_int(c, "batching.batch_threshold")
-    size = _as_int(c, "buffers.read_size")
-    return t.pipelined * 0.035 * (threshold - 1) + 0.01 * max(0.0, math.log2(size) - 14.0)
+    return t.pipelined * _coalescing(c, t) * 0.006 * (threshold - 1)
 
 
 @dataclass(frozen=True)
