@@ -40,7 +40,7 @@ def _cache(tmp_path: Path, project: Path) -> BuildCache:
     return BuildCache(
         tmp_path / "cache",
         workdir=project,
-        command="bash build.sh {build.flavour} {build.opt}",
+        command=["bash", "build.sh", "{build.flavour}", "{build.opt}"],
         binary="out/{build.opt}/app",
     )
 
@@ -93,14 +93,14 @@ def test_build_failure_reports_the_log_tail(tmp_path: Path) -> None:
     cache = BuildCache(
         tmp_path / "cache",
         workdir=project,
-        command="echo 'error[E0425]: cannot find value `x`' >&2; exit 101",
+        command=["bash", "-c", "echo 'error[E0425]: cannot find value `x`' >&2; exit 101"],
         binary="out/app",
     )
     with pytest.raises(TrialFailure) as failure:
         cache.ensure({})
     assert "build failed (exit 101)" in failure.value.reason
     assert "error[E0425]" in failure.value.log_tail
-    missing = BuildCache(tmp_path / "cache2", workdir=project, command="true", binary="nothing")
+    missing = BuildCache(tmp_path / "cache2", workdir=project, command=["true"], binary="nothing")
     with pytest.raises(TrialFailure, match="produced no binary"):
         missing.ensure({})
 
@@ -111,7 +111,7 @@ def test_build_timeout_kills_the_build(tmp_path: Path) -> None:
     cache = BuildCache(
         tmp_path / "cache",
         workdir=project,
-        command=f"(sleep 3; touch {marker}) & wait",
+        command=["bash", "-c", f"(sleep 3; touch {marker}) & wait"],
         binary="out/app",
         timeout_s=0.5,
     )
@@ -139,10 +139,13 @@ def test_real_cargo_server_runtime_change_never_rebuilds(tmp_path: Path) -> None
     cache = BuildCache(
         tmp_path / "cache",
         workdir=SERVER_DIR,
-        command="cargo build --locked --profile {build.profile} {build.features}",
+        command=["cargo", "build", "--locked", "--profile", "{build.profile}"],
         binary="target/{build.profile}/redis-server-optimized",
+        choice_args={
+            "build.allocator": {"system": [], "jemalloc": ["--features", "alloc-jemalloc"]}
+        },
     )
-    params = {"build.profile": "release", "build.features": ""}
+    params = {"build.profile": "release", "build.allocator": "system"}
     first = cache.ensure(params)
     assert first.binary.is_file() and os.access(first.binary, os.X_OK)
     # What a runtime-only change asks the cache for: the same build params.
@@ -153,3 +156,41 @@ def test_real_cargo_server_runtime_change_never_rebuilds(tmp_path: Path) -> None
     )
     assert not jemalloc.cached and jemalloc.tag != first.tag and cache.builds == 2
     assert first.binary.read_bytes() != jemalloc.binary.read_bytes()
+
+
+def test_choice_args_and_value_env(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    (project / "build.sh").write_text(
+        "#!/bin/bash\nmkdir -p out\n"
+        'printf "#!/bin/sh\\necho %s %s\\n" "$*" "$OPT_LEVEL" > out/app\n'
+        "chmod +x out/app\n"
+    )
+    cache = BuildCache(
+        tmp_path / "cache",
+        workdir=project,
+        command=["bash", "build.sh", "--profile", "{build.profile}"],
+        binary="out/app",
+        choice_args={
+            "build.allocator": {"system": [], "jemalloc": ["--features", "alloc-jemalloc"]}
+        },
+        value_env={"build.opt": "OPT_LEVEL"},
+    )
+    build = {"build.profile": "release-lto", "build.allocator": "jemalloc", "build.opt": "3"}
+    assert cache.argv(build) == [
+        "bash", "build.sh", "--profile", "release-lto", "--features", "alloc-jemalloc",
+    ]  # fmt: skip
+    out = subprocess.run([cache.ensure(build).binary], capture_output=True, text=True).stdout
+    assert out.split() == ["--profile", "release-lto", "--features", "alloc-jemalloc", "3"]
+    with pytest.raises(TemplateError, match="no build args for this choice"):
+        cache.argv({**build, "build.allocator": "tcmalloc"})
+
+
+def test_for_spec_uses_the_shipped_spec_target() -> None:
+    from tuner.spec import load_spec
+
+    spec = load_spec(REPO / "studies" / "redis-throughput.toml")
+    cache = BuildCache.for_spec(spec, Path("/nonexistent"))
+    argv = cache.argv({"build.profile": "release-lto", "build.allocator": "mimalloc"})
+    assert argv[:2] == ["cargo", "build"]
+    assert "release-lto" in argv and argv[-2:] == ["--features", "alloc-mimalloc"]
+    assert cache.workdir == SERVER_DIR

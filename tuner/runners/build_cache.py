@@ -14,11 +14,12 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,9 +103,12 @@ class BuildResult:
 class BuildCache:
     """Builds and keeps one binary per build tag under ``root``.
 
-    ``command`` and ``binary`` are templates over the build params (e.g.
-    ``cargo build --profile {build.profile} {build.features}`` and
-    ``target/{build.profile}/redis-server-optimized``), run and resolved in ``workdir``.
+    ``command`` (argv) and ``binary`` are templates over the build params, e.g.
+    ``["cargo", "build", "--profile", "{build.profile}"]`` and
+    ``target/{build.profile}/redis-server-optimized``, run and resolved in ``workdir``.
+    ``choice_args`` appends args per categorical value (``build.allocator = jemalloc``
+    -> ``--features alloc-jemalloc``); ``value_env`` passes a param's value in an
+    environment variable.
     """
 
     def __init__(
@@ -112,25 +116,67 @@ class BuildCache:
         root: Path,
         *,
         workdir: Path,
-        command: str,
+        command: Sequence[str],
         binary: str,
         env: Mapping[str, str] | None = None,
+        choice_args: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
+        value_env: Mapping[str, str] | None = None,
         timeout_s: float = 3600.0,
     ) -> None:
+        if isinstance(command, str):
+            raise TypeError("command is an argv list, not a shell string")
         self.root = Path(root)
         self.workdir = Path(workdir)
-        self.command = command
+        self.command = tuple(command)
         self.binary = binary
         self.env = dict(env or {})
+        self.choice_args = {
+            k: {c: tuple(a) for c, a in v.items()} for k, v in (choice_args or {}).items()
+        }
+        self.value_env = dict(value_env or {})
         self.timeout_s = timeout_s
         self.builds = 0  # real builds run by this instance (tests and reports read it)
+
+    @classmethod
+    def for_spec(cls, spec: Any, root: Path) -> BuildCache:
+        """The build cache for a parsed StudySpec's [target] and build params."""
+        return cls(
+            root,
+            workdir=spec.target.workdir,
+            command=spec.target.build_command,
+            binary=spec.target.binary,
+            env=spec.target.build_env,
+            choice_args={p.name: p.build_args for p in spec.build_params if p.build_args},
+            value_env={p.name: p.build_env for p in spec.build_params if p.build_env},
+        )
+
+    def argv(self, build: Mapping[str, Any]) -> list[str]:
+        """The build command for ``build``: rendered template plus per-choice args."""
+        argv = [render_template(part, build) for part in self.command]
+        for name in sorted(build):
+            if name in self.choice_args:
+                choices = self.choice_args[name]
+                value = str(build[name])
+                if value not in choices:
+                    raise TemplateError(f"{name} = {value!r}: no build args for this choice")
+                argv.extend(choices[value])
+        return argv
+
+    def build_env(self, build: Mapping[str, Any]) -> dict[str, str]:
+        """Environment additions for ``build`` (fixed ones plus per-param values)."""
+        env = dict(self.env)
+        for name, variable in self.value_env.items():
+            if name in build:
+                env[variable] = str(build[name])
+        return env
 
     def tag(self, build: Mapping[str, Any]) -> str:
         """Stable short tag for ``build`` against the current sources."""
         key = {
             "params": {k: str(v) for k, v in sorted(build.items())},
-            "command": self.command,
-            "binary": self.binary,
+            "argv": self.argv(build),
+            "env": self.build_env(build),
+            "binary": render_template(self.binary, build),
             "sources": source_fingerprint(self.workdir, exclude={self._output_top()}),
         }
         return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
@@ -155,7 +201,8 @@ class BuildCache:
             seconds = time.monotonic() - started
             meta = {
                 "params": dict(build),
-                "command": render_template(self.command, build),
+                "argv": self.argv(build),
+                "env": self.build_env(build),
                 "seconds": round(seconds, 3),
             }
             (entry / "build.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
@@ -163,17 +210,18 @@ class BuildCache:
             return BuildResult(tag, cached_binary, seconds, cached=False)
 
     def _build(self, build: Mapping[str, Any], entry: Path, cached_binary: Path) -> None:
-        command = render_template(self.command, build)
+        argv = self.argv(build)
+        command = shlex.join(argv)
         built = self.workdir / render_template(self.binary, build)
         entry.mkdir(parents=True, exist_ok=True)
         log_path = entry / "build.log"
-        env = {**os.environ, **self.env}
+        env = {**os.environ, **self.build_env(build)}
         with log_path.open("w") as log:
             log.write(f"$ {command}\n")
             log.flush()
             # Own process group, so a timeout or Ctrl-C also stops cargo's rustc children.
             proc = subprocess.Popen(
-                ["bash", "-c", command],
+                argv,
                 cwd=self.workdir,
                 env=env,
                 stdout=log,
