@@ -1,0 +1,172 @@
+"""Pick a winner that is not a lucky draw: re-measure the top configs and the default.
+
+The top-k distinct feasible configs of the search (by fitness; for Pareto studies the
+front, best fitness first) and the spec's default config are each measured again with
+``finalist_repetitions`` paired repetitions. The winner is the best re-measured fitness
+(Pareto: among finalists whose re-measured p99 ratio is within ``max_p99_ratio`` and that
+satisfy the outcome constraints). The default can win: then nothing beat it. Results go
+to study user_attrs ``finalists`` and ``winner`` and to ``studies/NAME/best_config.toml``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from tuner.export import config_header, write_config
+from tuner.runners.base import Candidate, Runner, TrialFailure
+from tuner.spec import StudySpec
+from tuner.study import ProgressSink, measured_values, study_dir
+
+
+def _feasible(trial: FrozenTrial) -> bool:
+    return all(v <= 0 for v in trial.constraints.values())
+
+
+def select_finalists(study: optuna.Study, spec: StudySpec, k: int) -> list[FrozenTrial]:
+    """The k best distinct feasible COMPLETE trials of the search."""
+    complete = [
+        t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if _feasible(t)
+    ]
+    pool = [t for t in study.best_trials if _feasible(t)] if spec.objective.is_multi else complete
+    pool = sorted(pool, key=lambda t: t.values[0], reverse=True)
+    chosen: list[FrozenTrial] = []
+    seen: set[str] = set()
+    for trial in pool:
+        key = _params_key(trial.params)
+        if key not in seen:
+            seen.add(key)
+            chosen.append(trial)
+        if len(chosen) >= k:
+            break
+    return chosen
+
+
+def finalize_study(
+    study: optuna.Study,
+    spec: StudySpec,
+    runner: Runner,
+    *,
+    k: int | None = None,
+    repetitions: int | None = None,
+    progress: ProgressSink | None = None,
+    out_dir: Path | None = None,
+) -> dict[str, Any] | None:
+    """Re-measure finalists and the default, store them, write best_config.toml."""
+    sink = progress or ProgressSink()
+    k = spec.budget.finalists if k is None else k
+    repetitions = repetitions or spec.budget.finalist_repetitions
+    entries: list[dict[str, Any]] = []
+    defaults = spec.defaults()
+    default_key = _params_key(defaults)
+    candidates: list[tuple[str, int | None, dict[str, Any], float | None]] = [
+        ("default", None, defaults, None)
+    ]
+    for trial in select_finalists(study, spec, k):
+        if _params_key(trial.params) == default_key:
+            candidates[0] = (
+                f"default (trial {trial.number})",
+                trial.number,
+                defaults,
+                trial.values[0],
+            )
+        else:
+            candidates.append(
+                (f"trial {trial.number}", trial.number, dict(trial.params), trial.values[0])
+            )
+
+    for label, number, params, search_fitness in candidates:
+        runtime, build = spec.split(params)
+        entry: dict[str, Any] = {
+            "label": label,
+            "trial_number": number,
+            "is_default": label.startswith("default"),
+            "params": params,
+            "config": runtime,
+            "build": build,
+            "search_fitness": search_fitness,
+        }
+        sink.message(f"finalist {label}: measuring with up to {repetitions} repetitions")
+        started = time.monotonic()
+        try:
+            m = runner.evaluate(Candidate(runtime, build), repetitions=repetitions)
+        except TrialFailure as failure:
+            entry.update(
+                status="failed", failure_reason=failure.reason, log_tail=failure.log_tail[-2000:]
+            )
+            sink.message(f"finalist {label}: FAILED {failure.reason}")
+        else:
+            entry.update(
+                status="measured",
+                fitness=m.fitness,
+                ci_low=m.ci_low,
+                ci_high=m.ci_high,
+                p99_ratio=m.p99_ratio,
+                per_test=dict(m.per_test),
+                repetitions=m.repetitions,
+                stop_reason=m.stop_reason,
+                build_tag=m.build_tag,
+                feasible=all(c.satisfied(measured_values(m)) for c in spec.outcome_constraints),
+                seconds=time.monotonic() - started,
+            )
+            sink.message(
+                f"finalist {label}: fitness {m.fitness:.1f} [{m.ci_low:.1f}, {m.ci_high:.1f}] "
+                f"p99x {m.p99_ratio:.2f} reps {m.repetitions}"
+            )
+        entries.append(entry)
+
+    winner = choose_winner(entries, spec, repetitions)
+    entries = json.loads(json.dumps(entries, default=str))
+    study.set_user_attr("finalists", entries)
+    study.set_user_attr("winner", winner)
+    if winner is None:
+        sink.message("no finalist could be measured: no winner")
+        return None
+    path = (out_dir or study_dir(study.study_name)) / "best_config.toml"
+    write_config(path, winner["config"], config_header(study.study_name, winner, spec))
+    winner["path"] = str(path)
+    study.set_user_attr("winner", winner)
+    sink.message(
+        f"winner {winner['label']}: fitness {winner['fitness']:.1f} "
+        f"[{winner['ci_low']:.1f}, {winner['ci_high']:.1f}] -> {path}"
+    )
+    return winner
+
+
+def choose_winner(
+    entries: list[dict[str, Any]], spec: StudySpec, repetitions: int
+) -> dict[str, Any] | None:
+    """The eligible finalist with the best re-measured fitness, annotated against the default."""
+    limit = spec.objective.max_p99_ratio
+    eligible = [
+        e
+        for e in entries
+        if e.get("status") == "measured"
+        and e.get("feasible", True)
+        and (limit is None or not spec.objective.is_multi or e["p99_ratio"] <= limit)
+    ]
+    if not eligible:
+        return None
+    best = max(eligible, key=lambda e: e["fitness"])
+    winner = json.loads(json.dumps(best, default=str))
+    default = next((e for e in entries if e["is_default"] and e.get("status") == "measured"), None)
+    measured = sum(e.get("status") == "measured" for e in entries)
+    winner["how"] = (
+        f"Chosen by re-measuring {measured} finalists (incl. the default) with up to "
+        f"{repetitions} repetitions each; best re-measured fitness wins."
+    )
+    if default is not None and not best["is_default"]:
+        winner["default_fitness"] = default["fitness"]
+        # Separate CIs are a conservative test: a clear win, not a lucky draw.
+        winner["beats_default_clearly"] = best["ci_low"] > default["ci_high"]
+    return winner
+
+
+def _params_key(params: Mapping[str, Any]) -> str:
+    return json.dumps(dict(sorted(params.items())), sort_keys=True, default=str)
