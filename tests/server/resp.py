@@ -47,7 +47,7 @@ class ProtocolViolation(Exception):
     """The server sent bytes that are not RESP2."""
 
 
-class ConnectionClosed(Exception):
+class ConnectionClosed(ConnectionError):
     """The server closed the connection before a full reply arrived."""
 
 
