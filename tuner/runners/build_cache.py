@@ -31,6 +31,7 @@ _PLACEHOLDER = re.compile(r"\{([A-Za-z_][\w.\-]*)\}")
 # Directories that are build output or tool state, not sources.
 _SKIP_DIRS = {"target", "node_modules", "__pycache__"}
 _MAX_SOURCE_FILES = 20_000
+_MAX_HASHED_BYTES = 1 << 20
 LOG_TAIL_LINES = 40
 
 
@@ -61,9 +62,10 @@ def tail(text: str, lines: int = LOG_TAIL_LINES) -> str:
 
 
 def source_fingerprint(workdir: Path, exclude: Collection[str] = ()) -> str:
-    """Hash of every source file's path, size and mtime under ``workdir``.
+    """Hash of every source file's path and content under ``workdir``.
 
-    ``exclude`` names top-level entries that are build output (they change on every build).
+    Content, not mtime, so a touched but unchanged file does not rebuild (large files
+    count by size and mtime). ``exclude`` names top-level entries that are build output.
     """
     digest = hashlib.sha256()
     count = 0
@@ -80,10 +82,13 @@ def source_fingerprint(workdir: Path, exclude: Collection[str] = ()) -> str:
             path = Path(dirpath, name)
             try:
                 stat = path.stat()
+                if stat.st_size <= _MAX_HASHED_BYTES:
+                    content = hashlib.sha256(path.read_bytes()).hexdigest()
+                else:
+                    content = f"{stat.st_size}:{stat.st_mtime_ns}"
             except OSError:
                 continue
-            rel = path.relative_to(workdir).as_posix()
-            digest.update(f"{rel}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+            digest.update(f"{path.relative_to(workdir).as_posix()}\0{content}\n".encode())
             count += 1
             if count >= _MAX_SOURCE_FILES:
                 return digest.hexdigest()

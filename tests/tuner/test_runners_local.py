@@ -1,0 +1,149 @@
+"""LocalRunner with real processes: failures become TrialFailure with the log's tail."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tuner.runners import make_runner
+from tuner.runners.base import Candidate, TrialFailure
+from tuner.runners.local import LocalRunner
+from tuner.signals import PidFile, process_start_time
+from tuner.spec import StudySpec, parse_spec
+
+# A tiny project whose "build" writes the server script named by build.kind.
+BUILD_SCRIPT = r"""#!/bin/bash
+set -e
+mkdir -p out
+cp "servers/$1.sh" out/server
+chmod +x out/server
+"""
+
+SERVERS = {
+    # Exits at once, like a server rejecting its config.
+    "exits": '#!/bin/bash\necho "error: $2: response_pool.prewarm exceeds capacity" >&2\nexit 2\n',
+    # Never listens: the start must time out, and its child must die with it.
+    "hangs": "#!/bin/bash\necho starting\nsleep 300 &\nwait\n",
+    # Fails to compile.
+    "broken": "",
+}
+
+
+def _spec(tmp_path: Path, **target: Any) -> StudySpec:
+    project = tmp_path / "project"
+    (project / "servers").mkdir(parents=True, exist_ok=True)
+    (project / "build.sh").write_text(BUILD_SCRIPT)
+    for name, text in SERVERS.items():
+        (project / "servers" / f"{name}.sh").write_text(text)
+    data = {
+        "study": {"name": "local-failures"},
+        "target": {
+            "workdir": str(project),
+            "build_command": ["bash", "build.sh", "{build.kind}"],
+            "binary": "out/server",
+            "args": ["--config", "{config}", "--port", "{port}"],
+            "cpus": "0",
+            "ready_timeout_s": 2,
+            **target,
+        },
+        "baseline": {"address": "127.0.0.1:1"},
+        "param": [
+            {"name": "num_shards", "kind": "int", "low": 1, "high": 4, "default": 1},
+            {
+                "name": "build.kind",
+                "kind": "categorical",
+                "choices": ["exits", "hangs", "broken"],
+                "default": "exits",
+                "stage": "build",
+            },
+        ],
+        "workload": {"tests": ["set"], "pipelines": [1], "requests": 1000},
+    }
+    return parse_spec(data, base_dir=tmp_path)
+
+
+def _runner(tmp_path: Path, spec: StudySpec) -> LocalRunner:
+    runner = make_runner("local", spec, work_dir=tmp_path / "studies" / "s")
+    assert isinstance(runner, LocalRunner)
+    return runner
+
+
+def test_server_that_exits_at_start_is_a_trial_failure_with_log_tail(tmp_path: Path) -> None:
+    runner = _runner(tmp_path, _spec(tmp_path))
+    with pytest.raises(TrialFailure) as failure:
+        runner.evaluate(Candidate({"num_shards": 2}, {"build.kind": "exits"}))
+    assert "candidate did not start" in failure.value.reason
+    assert "exited with status 2" in failure.value.reason
+    assert "prewarm exceeds capacity" in failure.value.log_tail
+    assert "perf_config.toml" in failure.value.log_tail  # the config path reached it
+    assert not runner.pidfile.path.exists()  # nothing left recorded
+    runner.close()
+
+
+def test_start_timeout_kills_the_server_group(tmp_path: Path) -> None:
+    runner = _runner(tmp_path, _spec(tmp_path))
+    start = time.monotonic()
+    with pytest.raises(TrialFailure) as failure:
+        runner.evaluate(Candidate({"num_shards": 1}, {"build.kind": "hangs"}))
+    assert time.monotonic() - start < 20
+    assert "did not answer PING" in failure.value.reason and "within 2s" in failure.value.reason
+    assert "starting" in failure.value.log_tail
+    time.sleep(0.5)
+    leftovers = subprocess.run(
+        ["pgrep", "-f", str(tmp_path)], capture_output=True, text=True
+    ).stdout.split()
+    assert leftovers == []  # neither the script nor its sleep child survived
+    runner.close()
+
+
+def test_build_failure_is_a_trial_failure(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, build_command=["bash", "-c", "echo 'error: linker failed' >&2; exit 1"])
+    runner = _runner(tmp_path, spec)
+    with pytest.raises(TrialFailure) as failure:
+        runner.evaluate(Candidate({"num_shards": 1}, {"build.kind": "broken"}))
+    assert "build failed (exit 1)" in failure.value.reason
+    assert "linker failed" in failure.value.log_tail
+
+
+def test_runtime_change_reuses_the_build(tmp_path: Path) -> None:
+    runner = _runner(tmp_path, _spec(tmp_path))
+    for shards in (1, 2, 3):
+        with pytest.raises(TrialFailure):
+            runner.evaluate(Candidate({"num_shards": shards}, {"build.kind": "exits"}))
+    assert runner.cache.builds == 1
+    with pytest.raises(TrialFailure):
+        runner.evaluate(Candidate({"num_shards": 1}, {"build.kind": "hangs"}))
+    assert runner.cache.builds == 2
+    written = sorted((tmp_path / "studies" / "s" / "trials").glob("*/perf_config.toml"))
+    assert [p.read_text().strip().splitlines()[-1] for p in written[:3]] == [
+        "num_shards = 1",
+        "num_shards = 2",
+        "num_shards = 3",
+    ]
+
+
+def test_leftover_servers_of_a_killed_run_are_killed_at_construction(tmp_path: Path) -> None:
+    # A "server" from a previous, SIGKILLed tuner: own session, recorded in the pidfile.
+    leftover = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(300)"], start_new_session=True
+    )
+    pidfile = PidFile(tmp_path / "studies" / "s" / "children.pids")
+    pidfile.add(leftover.pid)
+    runner = make_runner("local", _spec(tmp_path), work_dir=tmp_path / "studies" / "s")
+    assert isinstance(runner, LocalRunner)
+    assert runner.leftovers_killed == [leftover.pid]
+    leftover.wait(timeout=10)  # gone (the pidfile's reaper may have collected its status)
+    assert process_start_time(leftover.pid) is None
+    assert not pidfile.path.exists()
+
+
+def test_close_is_idempotent(tmp_path: Path) -> None:
+    runner = _runner(tmp_path, _spec(tmp_path))
+    runner.close()
+    runner.close()
+    assert runner._servers == []

@@ -1,0 +1,257 @@
+"""The local runner: build, start and benchmark the candidate on this machine.
+
+Per trial: get the binary from the :class:`BuildCache` (a runtime-only change never
+rebuilds), write the config file, start the candidate and a fresh baseline pinned to
+the same CPUs on free ports, run :class:`benchmark.paired.PairedRun`, stop both.
+
+Baseline lifetime: a fresh baseline per trial. The candidate always starts cold, so the
+baseline must too: a Redis kept alive for a 10-hour study would age (allocator state,
+fragmentation, keyspace history) while every candidate is new, and one baseline crash
+would poison every later trial. Starting Redis costs well under a second.
+
+Every process this runner starts runs in its own process group and is recorded in the
+study's :class:`tuner.signals.PidFile`, so a run that follows a SIGKILL kills leftovers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from benchmark.errors import BenchmarkError, ServerStartError
+from tuner.runners.base import Candidate, Measurement, Progress, ProgressCallback, TrialFailure
+from tuner.runners.build_cache import BuildCache, render_template, tail
+from tuner.runners.config_file import ConfigFileError, write_config
+
+
+class LocalRunner:
+    """Runner for a parsed StudySpec on this machine (see the module docstring).
+
+    ``work_dir`` holds per-trial files (config, server logs); ``cache_dir`` the build
+    cache (default: ``.build-cache`` next to ``work_dir``, shared by studies);
+    ``pidfile`` records started servers (leftovers from a killed run are killed here).
+    """
+
+    name = "local"
+
+    def __init__(
+        self,
+        spec: Any,
+        *,
+        work_dir: Path | None = None,
+        cache_dir: Path | None = None,
+        pidfile: Any = None,
+        seed: int | None = None,
+        client: Any = None,
+    ) -> None:
+        from tuner.signals import PidFile
+
+        self.spec = spec
+        self.work_dir = Path(work_dir) if work_dir is not None else spec.base_dir / spec.name
+        if cache_dir is None:
+            cache_dir = self.work_dir.parent / ".build-cache"
+        self.cache = BuildCache.for_spec(spec, Path(cache_dir))
+        self.pidfile = pidfile if pidfile is not None else PidFile(self.work_dir / "children.pids")
+        self.leftovers_killed: list[int] = self.pidfile.kill_leftovers()
+        self.seed = seed
+        self._client = client
+        self._servers: list[Any] = []
+        self._trials = 0
+
+    # --- Runner protocol -------------------------------------------------------------
+
+    def evaluate(
+        self,
+        candidate: Candidate,
+        *,
+        repetitions: int | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> Measurement:
+        """Build (cached), start both servers, run the paired benchmark, stop both."""
+        self._trials += 1
+        trial_dir = self.work_dir / "trials" / f"{self._trials:05d}-{os.getpid()}"
+        trial_dir.mkdir(parents=True, exist_ok=True)
+        timings = {"build": 0.0, "start": 0.0, "benchmark": 0.0}
+
+        build = self.cache.ensure(candidate.build)
+        timings["build"] = build.seconds
+        config_path = trial_dir / Path(self.spec.target.config_path).name
+        try:
+            write_config(candidate.runtime, config_path)
+        except ConfigFileError as exc:
+            raise TrialFailure(f"cannot write the config file: {exc}") from None
+
+        started = time.monotonic()
+        try:
+            server = self._start_candidate(build.binary, candidate, config_path, trial_dir)
+            baseline = self._start_baseline(trial_dir)
+            timings["start"] = time.monotonic() - started
+
+            def on_repetition(update: Any) -> None:
+                if server.returncode is not None:
+                    raise TrialFailure(
+                        f"server crashed during benchmark (exit {server.returncode})",
+                        server.log_tail(),
+                    )
+                if on_progress is not None:
+                    on_progress(
+                        Progress(update.repetition, update.fitness, update.ci_low, update.ci_high)
+                    )
+
+            from benchmark.paired import PairedRun
+
+            bench_started = time.monotonic()
+            paired = PairedRun(
+                server.endpoint,
+                baseline,
+                self.spec.workload,
+                self._get_client(),
+                seed=None if self.seed is None else self.seed + self._trials,
+                on_repetition=on_repetition,
+                max_repetitions=repetitions,
+            )
+            try:
+                result = paired.run()
+            except BenchmarkError as exc:
+                if server.returncode is not None:
+                    raise TrialFailure(
+                        f"server crashed during benchmark (exit {server.returncode})",
+                        server.log_tail(),
+                    ) from None
+                raise TrialFailure(
+                    f"benchmark failed: {exc.message}", tail(exc.stderr or str(exc))
+                ) from None
+            if server.returncode is not None:
+                raise TrialFailure(
+                    f"server exited during benchmark (exit {server.returncode})",
+                    server.log_tail(),
+                )
+            timings["benchmark"] = time.monotonic() - bench_started
+        finally:
+            self._stop_all()
+        return _measurement(result, timings, build.tag)
+
+    def close(self) -> None:
+        """Stop every server this runner started. Idempotent."""
+        self._stop_all()
+
+    # --- internals -------------------------------------------------------------------
+
+    def _start_candidate(
+        self, binary: Path, candidate: Candidate, config_path: Path, trial_dir: Path
+    ) -> Any:
+        target = self.spec.target
+        values: dict[str, Any] = {**candidate.build, "port": "{port}", "config": config_path}
+        argv = [str(binary), *(render_template(a, values) for a in target.args)]
+        env = dict(target.env)
+        if target.config_env:
+            env[target.config_env] = str(config_path)
+        return self._start("candidate", argv, env, target.cpus, trial_dir, target.ready_timeout_s)
+
+    def _start_baseline(self, trial_dir: Path) -> Any:
+        from benchmark.endpoint import Endpoint
+
+        baseline = self.spec.baseline
+        if baseline.host_port is not None:
+            host, port = baseline.host_port
+            return Endpoint("baseline", host, port)
+        argv = [str(resolve_redis_binary(baseline.binary)), *baseline.args]
+        timeout = self.spec.target.ready_timeout_s
+        return self._start("baseline", argv, {}, baseline.cpus, trial_dir, timeout).endpoint
+
+    def _start(
+        self,
+        name: str,
+        argv: list[str],
+        env: Mapping[str, str],
+        cpus: str,
+        trial_dir: Path,
+        timeout_s: float,
+    ) -> Any:
+        from benchmark.server_process import ServerProcess
+
+        server = ServerProcess(
+            argv,
+            name=name,
+            cpus=cpus,
+            env=env,
+            cwd=trial_dir,
+            ready_timeout=timeout_s,
+            log_path=trial_dir / f"{name}.log",
+        )
+        self._servers.append(server)
+        try:
+            server.start()
+        except ServerStartError as exc:
+            raise TrialFailure(f"{name} did not start: {exc.message}", exc.log_tail) from None
+        finally:
+            if server.pid is not None:
+                self.pidfile.add(server.pid)
+        return server
+
+    def _stop_all(self) -> None:
+        while self._servers:
+            server = self._servers.pop()
+            with contextlib.suppress(Exception):
+                server.stop()
+            if server.pid is not None:
+                self.pidfile.remove(server.pid)
+
+    def _get_client(self) -> Any:
+        if self._client is None:
+            from benchmark.client import LocalClient
+
+            binary = resolve_redis_binary(self.spec.client.binary or "redis-benchmark")
+            self._client = LocalClient(binary.parent, cpus=self.spec.client.cpus)
+        return self._client
+
+
+def resolve_redis_binary(name: str) -> Path:
+    """A Redis 8 tool by path, or a bare name from REDIS8_BIN_DIR / the CI cache / PATH."""
+    from benchmark.redis8 import find_redis8_bin_dir
+
+    if os.sep in name:
+        path = Path(name)
+        if not path.is_file():
+            raise TrialFailure(f"baseline/client binary {name} does not exist")
+        return path
+    directory = find_redis8_bin_dir()
+    if directory is not None and (directory / name).is_file():
+        return directory / name
+    found = shutil.which(name)
+    if found is None:
+        raise TrialFailure(
+            f"{name}: no Redis 8 found (set REDIS8_BIN_DIR or run "
+            "`bash /work/shared/ci/provision redis8`)"
+        )
+    return Path(found)
+
+
+def _measurement(result: Any, timings: dict[str, float], build_tag: str) -> Measurement:
+    per_test = {name: _median_ratio(stats) for name, stats in result.per_test.items()}
+    return Measurement(
+        fitness=result.fitness,
+        ci_low=result.ci_low,
+        ci_high=result.ci_high,
+        p99_ratio=result.p99_ratio,
+        per_test=per_test,
+        repetitions=result.repetitions,
+        stop_reason=result.stop_reason,
+        timings=timings,
+        build_tag=build_tag,
+        detail={"runner": "local", **result.to_dict()},
+    )
+
+
+def _median_ratio(stats: Any) -> float:
+    if isinstance(stats, int | float):
+        return float(stats)
+    for attr in ("median_ratio", "ratio", "median"):
+        if hasattr(stats, attr):
+            return float(getattr(stats, attr))
+    raise TypeError(f"cannot read a median ratio from {stats!r}")
