@@ -1,0 +1,220 @@
+//! HSET HSETNX HGET HMGET HMSET HGETALL HDEL HLEN HEXISTS HINCRBY HINCRBYFLOAT HKEYS HVALS HSTRLEN.
+
+use crate::cmd::{arity_error, float_arg, int_arg, wrongtype, Args, Ctx, NOT_INTEGER};
+use crate::db::{Bytes, Entry, Map, Value};
+use crate::reply::{format_incr_float, Reply};
+
+/// Mutable hash at `key`, created when missing; None after replying WRONGTYPE.
+fn hash_mut<'c>(
+    ctx: &'c mut Ctx<'_, '_>,
+    key: &[u8],
+) -> Option<(&'c mut Map<Bytes, Vec<u8>>, &'c mut Vec<u8>)> {
+    let Ctx { out, locked, db, .. } = ctx;
+    let shard = locked.shard_idx(db.shard_of(key));
+    if matches!(shard.get(key), Some(e) if !matches!(e.value, Value::Hash(_))) {
+        wrongtype(out);
+        return None;
+    }
+    let entry = shard.get_or_insert_with(key, || Value::Hash(Map::default()));
+    match &mut entry.value {
+        Value::Hash(h) => Some((h, out)),
+        _ => unreachable!("checked above"),
+    }
+}
+
+/// Read access to the hash at `key` (None when missing); replies WRONGTYPE for other types.
+fn with_hash(
+    ctx: &mut Ctx<'_, '_>,
+    key: &[u8],
+    f: impl FnOnce(Option<&mut Map<Bytes, Vec<u8>>>, &mut Vec<u8>),
+) {
+    let Ctx { out, locked, db, .. } = ctx;
+    match locked.shard_idx(db.shard_of(key)).get_mut(key) {
+        None => f(None, out),
+        Some(Entry { value: Value::Hash(h), .. }) => f(Some(h), out),
+        Some(_) => wrongtype(out),
+    }
+}
+
+fn set_pairs(ctx: &mut Ctx<'_, '_>, args: &Args<'_>, name: &str) -> Option<i64> {
+    if args.len() % 2 != 0 {
+        ctx.err(&arity_error(name));
+        return None;
+    }
+    let (h, _) = hash_mut(ctx, args.get(1))?;
+    let mut added = 0;
+    for i in (2..args.len()).step_by(2) {
+        if h.insert(Bytes::from(args.get(i)), args.get(i + 1).to_vec()).is_none() {
+            added += 1;
+        }
+    }
+    Some(added)
+}
+
+pub fn hset(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
+    if let Some(n) = set_pairs(ctx, args, "hset") {
+        ctx.out.int(n);
+    }
+}
+
+pub fn hmset(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
+    if set_pairs(ctx, args, "hmset").is_some() {
+        ctx.out.ok();
+    }
+}
+
+pub fn hsetnx(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
+    let Some((h, out)) = hash_mut(ctx, args.get(1)) else { return };
+    if h.contains_key(args.get(2)) {
+        out.int(0);
+    } else {
+        h.insert(Bytes::from(args.get(2)), args.get(3).to_vec());
+        out.int(1);
+    }
+}
+
+pub fn hget(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
+    let f = args.get(2);
+    with_hash(ctx, args.get(1), |h, out| match h.and_then(|h| h.get(f)) {
+        Some(v) => out.bulk(v),
+        None => out.null(),
+    });
+}
+
+pub fn hmget(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
+    with_hash(ctx, args.get(1), |h, out| {
+        out.array(args.len() - 2);
+        for f in args.from(2) {
+            match h.as_ref().and_then(|h| h.get(f)) {
+                Some(v) => out.bulk(v),
+                None => out.null(),
+            }
+        }
+    });
+}
+
+pub fn hgetall(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
+    with_hash(ctx, args.get(1), |h, out| match h {
+        None => out.array(0),
+        Some(h) => {
+            out.array(h.len() * 2);
+            for (f, v) in h.iter() {
+                out.bulk(f);
+                out.bulk(v);
+            }
+        }
+    });
+}
+
+pub fn hkeys(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
+    with_hash(ctx, args.get(1), |h, out| match h {
+        None => out.array(0),
+        Some(h) => {
+            out.array(h.len());
+            for f in h.keys() {
+                out.bulk(f);
+            }
+        }
+    });
+}
+
+pub fn hvals(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
+    with_hash(ctx, args.get(1), |h, out| match h {
+        None => out.array(0),
+        Some(h) => {
+            out.array(h.len());
+            for v in h.values() {
+                out.bulk(v);
+            }
+        }
+    });
+}
+
+pub fn hdel(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
+    let k = args.get(1);
+    let mut removed = 0;
+    with_hash(ctx, k, |h, out| {
+        if let Some(h) = h {
+            removed = args.from(2).filter(|f| h.swap_remove(*f).is_some()).count();
+        }
+        out.int(removed as i64);
+    });
+    if removed > 0 {
+        ctx.shard(k).remove_if_empty(k);
+    }
+}
+
+pub fn hlen(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
+    with_hash(ctx, args.get(1), |h, out| out.int(h.map_or(0, |h| h.len() as i64)));
+}
+
+pub fn hexists(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
+    let f = args.get(2);
+    with_hash(ctx, args.get(1), |h, out| out.int(i64::from(h.is_some_and(|h| h.contains_key(f)))));
+}
+
+pub fn hstrlen(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
+    let f = args.get(2);
+    with_hash(ctx, args.get(1), |h, out| out.int(h.and_then(|h| h.get(f)).map_or(0, |v| v.len() as i64)));
+}
+
+pub fn hincrby(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
+    let Some(by) = int_arg(args.get(3)) else { return ctx.err(NOT_INTEGER) };
+    let k = args.get(1);
+    let f = args.get(2);
+    let mut created = false;
+    if let Some((h, out)) = hash_mut(ctx, k) {
+        created = h.is_empty();
+        let cur = match h.get(f) {
+            None => 0,
+            Some(v) => match int_arg(v) {
+                Some(n) => n,
+                None => {
+                    out.error("ERR hash value is not an integer");
+                    return cleanup(ctx, k, created);
+                }
+            },
+        };
+        match cur.checked_add(by) {
+            Some(n) => {
+                h.insert(Bytes::from(f), itoa::Buffer::new().format(n).as_bytes().to_vec());
+                out.int(n);
+                created = false;
+            }
+            None => out.error("ERR increment or decrement would overflow"),
+        }
+    }
+    cleanup(ctx, k, created);
+}
+
+/// Removes a hash we created for an operation that then failed.
+fn cleanup(ctx: &mut Ctx<'_, '_>, k: &[u8], created: bool) {
+    if created {
+        ctx.shard(k).remove_if_empty(k);
+    }
+}
+
+pub fn hincrbyfloat(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
+    let Some(by) = float_arg(args.get(3)) else { return ctx.err(crate::cmd::NOT_FLOAT) };
+    let k = args.get(1);
+    let f = args.get(2);
+    let mut created = false;
+    if let Some((h, out)) = hash_mut(ctx, k) {
+        created = h.is_empty();
+        let cur = match h.get(f) {
+            None => Some(0.0),
+            Some(v) => float_arg(v),
+        };
+        match cur {
+            None => out.error("ERR hash value is not a float"),
+            Some(c) if !(c + by).is_finite() => out.error("ERR increment would produce NaN or Infinity"),
+            Some(c) => {
+                let text = format_incr_float(c + by);
+                h.insert(Bytes::from(f), text.clone().into_bytes());
+                out.bulk(text.as_bytes());
+                created = false;
+            }
+        }
+    }
+    cleanup(ctx, k, created);
+}

@@ -1,0 +1,288 @@
+//! DEL UNLINK EXISTS TYPE EXPIRE* TTL PTTL PERSIST KEYS SCAN RENAME RANDOMKEY.
+
+use crate::cmd::{eq_ic, glob_match, int_arg, Args, Ctx, NOT_INTEGER, NO_SUCH_KEY, SYNTAX};
+use crate::db::now_ms;
+use crate::reply::Reply;
+
+pub fn del(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
+    let mut n = 0;
+    for k in args.from(1) {
+        if ctx.shard(k).remove(k).is_some() {
+            n += 1;
+        }
+    }
+    ctx.out.int(n);
+}
+
+pub fn exists(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
+    let mut n = 0;
+    for k in args.from(1) {
+        if ctx.shard(k).contains(k) {
+            n += 1;
+        }
+    }
+    ctx.out.int(n);
+}
+
+pub fn type_(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
+    let k = args.get(1);
+    let t = ctx.shard(k).get(k).map(|e| e.value.type_name()).unwrap_or("none");
+    ctx.out.simple(t.as_bytes());
+}
+
+/// Shared body of EXPIRE/PEXPIRE/EXPIREAT/PEXPIREAT with NX XX GT LT.
+fn generic_expire(ctx: &mut Ctx<'_, '_>, args: &Args<'_>, unit_ms: i64, absolute: bool, name: &str) {
+    let key = args.get(1);
+    let Some(when) = int_arg(args.get(2)) else { return ctx.err(NOT_INTEGER) };
+    let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
+    for opt in args.from(3) {
+        if eq_ic(opt, "NX") {
+            nx = true;
+        } else if eq_ic(opt, "XX") {
+            xx = true;
+        } else if eq_ic(opt, "GT") {
+            gt = true;
+        } else if eq_ic(opt, "LT") {
+            lt = true;
+        } else {
+            let o = String::from_utf8_lossy(opt).into_owned();
+            return ctx.err(&format!("ERR Unsupported option {o}"));
+        }
+    }
+    if nx && (xx || gt || lt) {
+        return ctx.err("ERR NX and XX, GT or LT options at the same time are not compatible");
+    }
+    if gt && lt {
+        return ctx.err("ERR GT and LT options at the same time are not compatible");
+    }
+    let invalid = format!("ERR invalid expire time in '{name}' command");
+    let Some(ms) = when.checked_mul(unit_ms) else { return ctx.err(&invalid) };
+    let now = now_ms() as i64;
+    let at = if absolute { Some(ms) } else { ms.checked_add(now) };
+    let Some(at) = at else { return ctx.err(&invalid) };
+    let shard = ctx.shard(key);
+    let Some(entry) = shard.get(key) else { return ctx.out.int(0) };
+    let cur = entry.expire_at;
+    // A persistent key counts as an infinite TTL for GT/LT.
+    if (nx && cur != 0)
+        || (xx && cur == 0)
+        || (gt && (cur == 0 || at <= cur as i64))
+        || (lt && cur != 0 && at >= cur as i64)
+    {
+        return ctx.out.int(0);
+    }
+    if at <= now {
+        shard.remove(key);
+    } else {
+        shard.set_expire(key, at as u64);
+    }
+    ctx.out.int(1);
+}
+
+pub fn expire(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
+    generic_expire(ctx, args, 1000, false, "expire");
+}
+
+pub fn pexpire(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
+    generic_expire(ctx, args, 1, false, "pexpire");
+}
+
+pub fn expireat(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
+    generic_expire(ctx, args, 1000, true, "expireat");
+}
+
+pub fn pexpireat(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
+    generic_expire(ctx, args, 1, true, "pexpireat");
+}
+
+fn generic_ttl(ctx: &mut Ctx<'_, '_>, args: &Args<'_>, ms: bool) {
+    let k = args.get(1);
+    let reply = match ctx.shard(k).get(k) {
+        None => -2,
+        Some(e) if e.expire_at == 0 => -1,
+        Some(e) => {
+            let left = e.expire_at.saturating_sub(now_ms()) as i64;
+            if ms {
+                left
+            } else {
+                (left + 500) / 1000
+            }
+        }
+    };
+    ctx.out.int(reply);
+}
+
+pub fn ttl(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
+    generic_ttl(ctx, args, false);
+}
+
+pub fn pttl(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
+    generic_ttl(ctx, args, true);
+}
+
+fn generic_expiretime(ctx: &mut Ctx<'_, '_>, args: &Args<'_>, ms: bool) {
+    let k = args.get(1);
+    let reply = match ctx.shard(k).get(k) {
+        None => -2,
+        Some(e) if e.expire_at == 0 => -1,
+        Some(e) if ms => e.expire_at as i64,
+        Some(e) => (e.expire_at / 1000) as i64,
+    };
+    ctx.out.int(reply);
+}
+
+pub fn expiretime(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
+    generic_expiretime(ctx, args, false);
+}
+
+pub fn pexpiretime(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
+    generic_expiretime(ctx, args, true);
+}
+
+pub fn persist(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
+    let k = args.get(1);
+    let shard = ctx.shard(k);
+    let had = matches!(shard.get(k), Some(e) if e.expire_at != 0);
+    if had {
+        shard.set_expire(k, 0);
+    }
+    ctx.out.int(i64::from(had));
+}
+
+pub fn keys(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
+    let pat = args.get(1);
+    let mut found: Vec<Vec<u8>> = Vec::new();
+    for s in ctx.locked.shards() {
+        for (k, _) in s.keys() {
+            if glob_match(pat, k, false) {
+                found.push(k.to_vec());
+            }
+        }
+    }
+    ctx.out.array(found.len());
+    for k in found {
+        ctx.out.bulk(&k);
+    }
+}
+
+pub fn scan(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
+    let cursor = match std::str::from_utf8(args.get(1)).ok().and_then(|s| s.parse::<u64>().ok()) {
+        Some(c) => c,
+        None => return ctx.err("ERR invalid cursor"),
+    };
+    let mut pattern: Option<&[u8]> = None;
+    let mut count: i64 = 10;
+    let mut type_filter: Option<Vec<u8>> = None;
+    let mut i = 2;
+    while i < args.len() {
+        let more = args.len() - i - 1;
+        if eq_ic(args.get(i), "MATCH") && more >= 1 {
+            pattern = Some(args.get(i + 1));
+        } else if eq_ic(args.get(i), "COUNT") && more >= 1 {
+            match int_arg(args.get(i + 1)) {
+                None => return ctx.err(NOT_INTEGER),
+                Some(c) if c < 1 => return ctx.err(SYNTAX),
+                Some(c) => count = c,
+            }
+        } else if eq_ic(args.get(i), "TYPE") && more >= 1 {
+            type_filter = Some(args.get(i + 1).to_ascii_lowercase());
+        } else {
+            return ctx.err(SYNTAX);
+        }
+        i += 2;
+    }
+    // Cursor = position * num_shards + partition: walks partition by partition in table order.
+    let n = ctx.db.num_shards() as u64;
+    let mut shard_idx = (cursor % n) as usize;
+    let mut pos = (cursor / n) as usize;
+    let mut found: Vec<Vec<u8>> = Vec::new();
+    let mut visited = 0i64;
+    let now = now_ms();
+    let mut shards: Vec<_> = ctx.locked.shards().collect();
+    let mut next = 0u64;
+    while shard_idx < shards.len() {
+        let s = &mut shards[shard_idx];
+        match s.key_at(pos) {
+            Some((k, e)) => {
+                let live = e.expire_at == 0 || e.expire_at > now;
+                let type_ok = type_filter.as_deref().is_none_or(|t| t == e.value.type_name().as_bytes());
+                if live && type_ok && pattern.is_none_or(|p| glob_match(p, k, false)) {
+                    found.push(k.to_vec());
+                }
+                pos += 1;
+                visited += 1;
+            }
+            None => {
+                shard_idx += 1;
+                pos = 0;
+            }
+        }
+        if visited >= count {
+            if shard_idx < shards.len() {
+                next = pos as u64 * n + shard_idx as u64;
+            }
+            break;
+        }
+    }
+    ctx.out.array(2);
+    ctx.out.bulk(next.to_string().as_bytes());
+    ctx.out.array(found.len());
+    for k in found {
+        ctx.out.bulk(&k);
+    }
+}
+
+fn generic_rename(ctx: &mut Ctx<'_, '_>, args: &Args<'_>, nx: bool) {
+    let (src, dst) = (args.get(1), args.get(2));
+    if !ctx.shard(src).contains(src) {
+        return ctx.err(NO_SUCH_KEY);
+    }
+    if src == dst {
+        return if nx { ctx.out.int(0) } else { ctx.out.ok() };
+    }
+    if nx && ctx.shard(dst).contains(dst) {
+        return ctx.out.int(0);
+    }
+    let entry = ctx.shard(src).remove(src).expect("checked above");
+    let d = ctx.shard(dst);
+    d.set_with_expire(dst, entry.value, entry.expire_at);
+    if nx {
+        ctx.out.int(1);
+    } else {
+        ctx.out.ok();
+    }
+}
+
+pub fn rename(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
+    generic_rename(ctx, args, false);
+}
+
+pub fn renamenx(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
+    generic_rename(ctx, args, true);
+}
+
+pub fn randomkey(ctx: &mut Ctx<'_, '_>, _args: &Args<'_>) {
+    let now = now_ms();
+    let rng = &mut *ctx.rng;
+    let mut shards: Vec<_> = ctx.locked.shards().collect();
+    let total: usize = shards.iter().map(|s| s.len()).sum();
+    // Retry a bounded number of times to skip logically expired keys.
+    for _ in 0..100 {
+        if total == 0 {
+            break;
+        }
+        let mut i = rng.below(total);
+        for s in shards.iter_mut() {
+            if i < s.len() {
+                let (k, e) = s.key_at(i).expect("in range");
+                if e.expire_at == 0 || e.expire_at > now {
+                    let k = k.to_vec();
+                    return ctx.out.bulk(&k);
+                }
+                break;
+            }
+            i -= s.len();
+        }
+    }
+    ctx.out.null();
+}

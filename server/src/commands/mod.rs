@@ -1,0 +1,12 @@
+//! Command handlers, one module per family (like Redis's t_*.c).
+
+pub mod connection;
+pub mod hashes;
+pub mod keys;
+pub mod lists;
+pub mod server;
+pub mod sets;
+pub mod streams;
+pub mod strings;
+pub mod transactions;
+pub mod zsets;

@@ -1,0 +1,327 @@
+//! One client connection: buffered reads, command batching under held shard locks, flushing.
+
+use std::io::{self, Read, Write};
+use std::sync::atomic::Ordering;
+
+use mio::net::TcpStream;
+use mio::{Interest, Registry, Token};
+
+use crate::cmd::{self, Args, Ctx, F_TX_CONTROL};
+use crate::config::Config;
+use crate::db::{Locked, Rng};
+use crate::frame::{parse_command, ArgSource, Parsed, MAX_BULK_LEN, TOO_BIG_QUERY};
+use crate::pool::ResponsePool;
+use crate::reply::Reply;
+use crate::server::{ClientState, Shared};
+
+/// Pending output beyond which a connection stops executing commands until the client reads.
+const OUTPUT_LIMIT: usize = 1 << 20;
+
+/// Whether the event loop keeps the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Keep,
+    Close,
+}
+
+/// A client connection and its buffers.
+pub struct Conn {
+    pub stream: TcpStream,
+    /// Received bytes live in `rbuf[rstart..rend]`; the buffer stays initialised (no memset per read).
+    rbuf: Vec<u8>,
+    rstart: usize,
+    rend: usize,
+    /// Pending bytes needed before a re-parse can make progress.
+    need: usize,
+    /// Reply buffer borrowed from the response pool while output is pending (capacity 0 otherwise).
+    out: Vec<u8>,
+    wpos: usize,
+    args: Vec<(usize, usize)>,
+    scratch: Vec<u8>,
+    parts: Vec<usize>,
+    pub state: ClientState,
+    writable: bool,
+    read_size: usize,
+    token: Token,
+}
+
+impl Conn {
+    pub fn new(stream: TcpStream, token: Token, id: u64, addr: String, laddr: String, cfg: &Config) -> Conn {
+        Conn {
+            stream,
+            rbuf: vec![0; cfg.read_size],
+            rstart: 0,
+            rend: 0,
+            need: 0,
+            out: Vec::new(),
+            wpos: 0,
+            args: Vec::with_capacity(8),
+            scratch: Vec::new(),
+            parts: Vec::with_capacity(4),
+            state: ClientState::new(id, addr, laddr),
+            writable: false,
+            read_size: cfg.read_size,
+            token,
+        }
+    }
+
+    /// Handles readiness: execute what is buffered, flush, read until the socket is drained.
+    pub fn on_event(
+        &mut self,
+        shared: &Shared,
+        pool: &mut ResponsePool,
+        rng: &mut Rng,
+        registry: &Registry,
+    ) -> Status {
+        let mut drained = false;
+        loop {
+            let stalled = self.process(shared, pool, rng);
+            match self.flush(shared, pool) {
+                Err(_) => return Status::Close,
+                Ok(false) => {
+                    // The client is not reading: wait for writability, read nothing more meanwhile.
+                    if self.writable {
+                        return Status::Keep;
+                    }
+                    return self.set_interest(registry, true);
+                }
+                Ok(true) => {
+                    if self.writable && self.set_interest(registry, false) == Status::Close {
+                        return Status::Close;
+                    }
+                }
+            }
+            if self.state.close_after_reply {
+                return Status::Close;
+            }
+            if stalled {
+                continue;
+            }
+            if drained {
+                return Status::Keep;
+            }
+            match self.read() {
+                Ok(0) => return Status::Close,
+                Ok(n) => {
+                    shared.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                    // A short read drained the socket; edge-triggered epoll reports new data.
+                    drained = n < self.read_size;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Status::Keep,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return Status::Close,
+            }
+        }
+    }
+
+    fn set_interest(&mut self, registry: &Registry, writable: bool) -> Status {
+        self.writable = writable;
+        let interest = if writable { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
+        let token = self.token;
+        match registry.reregister(&mut self.stream, token, interest) {
+            Ok(()) => Status::Keep,
+            Err(_) => Status::Close,
+        }
+    }
+
+    fn read(&mut self) -> io::Result<usize> {
+        if self.rstart == self.rend {
+            self.rstart = 0;
+            self.rend = 0;
+        }
+        if self.rbuf.len() - self.rend < self.read_size {
+            if self.rstart > 0 {
+                self.rbuf.copy_within(self.rstart..self.rend, 0);
+                self.rend -= self.rstart;
+                self.rstart = 0;
+            }
+            if self.rbuf.len() - self.rend < self.read_size {
+                self.rbuf.resize(self.rend + self.read_size, 0);
+            }
+        }
+        let n = self.stream.read(&mut self.rbuf[self.rend..self.rend + self.read_size])?;
+        self.rend += n;
+        Ok(n)
+    }
+
+    /// Writes pending output; true when everything was written (the buffer goes back to the pool).
+    fn flush(&mut self, shared: &Shared, pool: &mut ResponsePool) -> io::Result<bool> {
+        let done = write_out(&mut self.stream, &mut self.out, &mut self.wpos, shared)?;
+        if done && self.out.capacity() > 0 {
+            pool.give(std::mem::take(&mut self.out));
+        }
+        Ok(done)
+    }
+
+    /// Executes every complete command in the read buffer; true if stopped by the output limit.
+    fn process(&mut self, shared: &Shared, pool: &mut ResponsePool, rng: &mut Rng) -> bool {
+        let pending = self.rend - self.rstart;
+        if pending == 0 || pending < self.need || self.state.close_after_reply {
+            return false;
+        }
+        let max_size = shared.live.max_size.load(Ordering::Relaxed);
+        let interactive = pending < shared.live.min_pipeline_buffer.load(Ordering::Relaxed);
+        let threshold = shared.live.batch_threshold.load(Ordering::Relaxed);
+        let max_bulk = MAX_BULK_LEN.min(max_size);
+        if self.out.capacity() == 0 {
+            self.out = pool.take();
+        }
+        let Conn { stream, rbuf, rstart, rend, need, out, wpos, args, scratch, parts, state, .. } = self;
+        let mut locked = Locked::None;
+        let mut in_batch = 0usize;
+        let mut executed = 0u64;
+        let mut stalled = false;
+        loop {
+            if *rstart == *rend {
+                *need = 0;
+                break;
+            }
+            if out.len() - *wpos >= OUTPUT_LIMIT {
+                stalled = true;
+                break;
+            }
+            let input = &rbuf[*rstart..*rend];
+            match parse_command(input, args, scratch, max_bulk) {
+                Parsed::Command { consumed, source } => {
+                    let base: &[u8] = match source {
+                        ArgSource::Buffer => input,
+                        ArgSource::Scratch => scratch,
+                    };
+                    let a = Args::new(base, args);
+                    execute(&a, state, out, shared, &mut locked, rng, parts);
+                    *rstart += consumed;
+                    *need = 0;
+                    executed += 1;
+                    in_batch += 1;
+                    if state.close_after_reply {
+                        break;
+                    }
+                    if interactive || in_batch >= threshold {
+                        // End of a batch: release the partition and push replies out now.
+                        locked = Locked::None;
+                        in_batch = 0;
+                        // A write error resurfaces at the final flush.
+                        let _ = write_out(stream, out, wpos, shared);
+                    }
+                }
+                Parsed::Incomplete { need: n } => {
+                    if n > max_size {
+                        out.error(TOO_BIG_QUERY);
+                        state.close_after_reply = true;
+                        shared.stats.rejected_protocol.fetch_add(1, Ordering::Relaxed);
+                    }
+                    *need = n;
+                    break;
+                }
+                Parsed::Error(e) => {
+                    out.error(e);
+                    state.close_after_reply = true;
+                    shared.stats.rejected_protocol.fetch_add(1, Ordering::Relaxed);
+                    break;
+                }
+            }
+        }
+        drop(locked);
+        if *rstart == *rend {
+            *rstart = 0;
+            *rend = 0;
+            // Give back memory a huge request made the read buffer grow to.
+            if rbuf.len() > 4 * self.read_size.max(1 << 16) {
+                rbuf.truncate(self.read_size);
+                rbuf.shrink_to_fit();
+            }
+        }
+        if executed > 0 {
+            shared.stats.commands.fetch_add(executed, Ordering::Relaxed);
+        }
+        stalled
+    }
+
+    /// Releases the connection's resources and unregisters it.
+    pub fn close(&mut self, shared: &Shared, pool: &mut ResponsePool, registry: &Registry) {
+        let _ = registry.deregister(&mut self.stream);
+        if self.out.capacity() > 0 {
+            pool.give(std::mem::take(&mut self.out));
+        }
+        shared.clients.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.state.id);
+        shared.stats.connected_clients.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+fn write_out(
+    stream: &mut TcpStream,
+    out: &mut Vec<u8>,
+    wpos: &mut usize,
+    shared: &Shared,
+) -> io::Result<bool> {
+    while *wpos < out.len() {
+        match stream.write(&out[*wpos..]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                *wpos += n;
+                shared.stats.net_output_bytes.fetch_add(n as u64, Ordering::Relaxed);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    out.clear();
+    *wpos = 0;
+    Ok(true)
+}
+
+/// Looks up, checks, queues (MULTI) or runs one command, locking only the partitions it needs.
+///
+/// `locked` may already hold a partition from the previous command of the same batch; it is kept
+/// when this command needs exactly that partition, else released before locking anew.
+pub fn execute<'a>(
+    args: &Args<'_>,
+    state: &mut ClientState,
+    out: &mut Vec<u8>,
+    shared: &'a Shared,
+    locked: &mut Locked<'a>,
+    rng: &mut Rng,
+    parts: &mut Vec<usize>,
+) {
+    if args.is_empty() {
+        return;
+    }
+    let Some(spec) = cmd::lookup(args.get(0)) else {
+        if state.multi.is_some() {
+            state.multi_dirty = true;
+        }
+        out.error(&cmd::unknown_command_error(args));
+        return;
+    };
+    if !spec.arity_ok(args.len()) {
+        if state.multi.is_some() {
+            state.multi_dirty = true;
+        }
+        out.error(&cmd::arity_error(spec.name));
+        return;
+    }
+    state.last_cmd = spec.name;
+    if let Some(queue) = state.multi.as_mut() {
+        if spec.flags & F_TX_CONTROL == 0 {
+            queue.push(args.to_owned_parts());
+            out.simple(b"QUEUED");
+            return;
+        }
+    }
+    let db = &shared.db;
+    if !spec.partitions(args, db, parts) {
+        *locked = Locked::None;
+        *locked = Locked::all(db);
+    } else if let [only] = parts[..] {
+        if !locked.holds_only(only) {
+            *locked = Locked::None;
+            *locked = Locked::acquire(db, parts);
+        }
+    } else if !parts.is_empty() {
+        *locked = Locked::None;
+        *locked = Locked::acquire(db, parts);
+    }
+    let mut ctx = Ctx { out, locked, db, client: state, shared, rng };
+    (spec.run)(&mut ctx, args);
+}

@@ -1,0 +1,213 @@
+//! RESP2 reply encoding straight into a reused output buffer (no per-reply allocation).
+
+/// Appends RESP2 replies to a byte buffer.
+pub trait Reply {
+    fn simple(&mut self, s: &[u8]);
+    fn error(&mut self, s: &str);
+    fn int(&mut self, n: i64);
+    fn bulk(&mut self, b: &[u8]);
+    fn null(&mut self);
+    fn null_array(&mut self);
+    fn array(&mut self, n: usize);
+    fn ok(&mut self);
+    fn double(&mut self, d: f64);
+}
+
+impl Reply for Vec<u8> {
+    #[inline]
+    fn simple(&mut self, s: &[u8]) {
+        self.push(b'+');
+        self.extend_from_slice(s);
+        self.extend_from_slice(b"\r\n");
+    }
+
+    #[inline]
+    fn error(&mut self, s: &str) {
+        self.push(b'-');
+        // Redis replaces newlines in error strings with spaces to keep the protocol intact.
+        self.extend(s.bytes().map(|c| if c == b'\r' || c == b'\n' { b' ' } else { c }));
+        self.extend_from_slice(b"\r\n");
+    }
+
+    #[inline]
+    fn int(&mut self, n: i64) {
+        self.push(b':');
+        let mut b = itoa::Buffer::new();
+        self.extend_from_slice(b.format(n).as_bytes());
+        self.extend_from_slice(b"\r\n");
+    }
+
+    #[inline]
+    fn bulk(&mut self, b: &[u8]) {
+        self.push(b'$');
+        let mut ib = itoa::Buffer::new();
+        self.extend_from_slice(ib.format(b.len()).as_bytes());
+        self.extend_from_slice(b"\r\n");
+        self.extend_from_slice(b);
+        self.extend_from_slice(b"\r\n");
+    }
+
+    #[inline]
+    fn null(&mut self) {
+        self.extend_from_slice(b"$-1\r\n");
+    }
+
+    #[inline]
+    fn null_array(&mut self) {
+        self.extend_from_slice(b"*-1\r\n");
+    }
+
+    #[inline]
+    fn array(&mut self, n: usize) {
+        self.push(b'*');
+        let mut b = itoa::Buffer::new();
+        self.extend_from_slice(b.format(n).as_bytes());
+        self.extend_from_slice(b"\r\n");
+    }
+
+    #[inline]
+    fn ok(&mut self) {
+        self.extend_from_slice(b"+OK\r\n");
+    }
+
+    fn double(&mut self, d: f64) {
+        let s = format_double(d);
+        self.bulk(s.as_bytes());
+    }
+}
+
+/// Formats a score like Redis's `fpconv_dtoa` (shortest round-trip digits, same exponent rules).
+pub fn format_double(d: f64) -> String {
+    if d.is_nan() {
+        return "nan".into();
+    }
+    if d.is_infinite() {
+        return if d > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    if d == 0.0 {
+        return if d.is_sign_negative() { "-0".into() } else { "0".into() };
+    }
+    let (neg, digits, k) = shortest_digits(d);
+    let ndigits = digits.len() as i32;
+    let exp = (k + ndigits - 1).abs();
+    let mut out = String::new();
+    if neg {
+        out.push('-');
+    }
+    if k >= 0 && exp < ndigits + 7 {
+        out.push_str(&digits);
+        out.extend(std::iter::repeat_n('0', k as usize));
+        return out;
+    }
+    if k < 0 && (k > -7 || exp < 4) {
+        let offset = ndigits - k.abs();
+        if offset <= 0 {
+            out.push_str("0.");
+            out.extend(std::iter::repeat_n('0', (-offset) as usize));
+            out.push_str(&digits);
+        } else {
+            out.push_str(&digits[..offset as usize]);
+            out.push('.');
+            out.push_str(&digits[offset as usize..]);
+        }
+        return out;
+    }
+    let nd = ndigits.min(18 - i32::from(neg)) as usize;
+    out.push_str(&digits[..1]);
+    if nd > 1 {
+        out.push('.');
+        out.push_str(&digits[1..nd]);
+    }
+    out.push('e');
+    out.push(if k + ndigits - 1 < 0 { '-' } else { '+' });
+    out.push_str(&exp.to_string());
+    out
+}
+
+/// Shortest round-trip decimal digits of |d| and the power of ten of the last digit.
+fn shortest_digits(d: f64) -> (bool, String, i32) {
+    let mut buf = ryu::Buffer::new();
+    let s = buf.format_finite(d);
+    let neg = s.starts_with('-');
+    let s = s.trim_start_matches('-');
+    let (mant, e) = match s.split_once('e') {
+        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
+        None => (s, 0),
+    };
+    let (int_part, frac_part) = mant.split_once('.').unwrap_or((mant, ""));
+    let frac_part = frac_part.trim_end_matches('0');
+    let mut digits = format!("{int_part}{frac_part}");
+    let mut k = e - frac_part.len() as i32;
+    let lead = digits.len() - digits.trim_start_matches('0').len();
+    digits.drain(..lead);
+    while digits.len() > 1 && digits.ends_with('0') {
+        digits.pop();
+        k += 1;
+    }
+    (neg, digits, k)
+}
+
+/// Formats an INCRBYFLOAT result: plain decimal notation, no exponent, no trailing zeros.
+pub fn format_incr_float(d: f64) -> String {
+    if d == 0.0 {
+        return "0".into();
+    }
+    let (neg, digits, k) = shortest_digits(d);
+    let mut out = String::new();
+    if neg {
+        out.push('-');
+    }
+    let nd = digits.len() as i32;
+    if k >= 0 {
+        out.push_str(&digits);
+        out.extend(std::iter::repeat_n('0', k as usize));
+    } else if nd + k > 0 {
+        let p = (nd + k) as usize;
+        out.push_str(&digits[..p]);
+        out.push('.');
+        out.push_str(&digits[p..]);
+    } else {
+        out.push_str("0.");
+        out.extend(std::iter::repeat_n('0', (-(nd + k)) as usize));
+        out.push_str(&digits);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn doubles_like_redis() {
+        assert_eq!(format_double(1e20), "1e+20");
+        assert_eq!(format_double(0.1), "0.1");
+        assert_eq!(format_double(1e-7), "1e-7");
+        assert_eq!(format_double(123456789012345678.0), "123456789012345680");
+        assert_eq!(format_double(1.5e-5), "0.000015");
+        assert_eq!(format_double(1e21), "1e+21");
+        assert_eq!(format_double(3.0), "3");
+        assert_eq!(format_double(-2.5), "-2.5");
+        assert_eq!(format_double(f64::INFINITY), "inf");
+    }
+
+    #[test]
+    fn incr_floats() {
+        assert_eq!(format_incr_float(10.6), "10.6");
+        assert_eq!(format_incr_float(1.0000001), "1.0000001");
+        assert_eq!(format_incr_float(1e20), "100000000000000000000");
+        assert_eq!(format_incr_float(-0.005), "-0.005");
+        assert_eq!(format_incr_float(3.0), "3");
+    }
+
+    #[test]
+    fn encodings() {
+        let mut v = Vec::new();
+        v.int(-5);
+        v.bulk(b"ab");
+        v.null();
+        v.array(2);
+        v.error("ERR x\ny");
+        assert_eq!(v, b":-5\r\n$2\r\nab\r\n$-1\r\n*2\r\n-ERR x y\r\n");
+    }
+}
