@@ -1,0 +1,158 @@
+"""What a paired measurement produced: every raw run, per-test statistics and the fitness."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from rich.table import Table
+
+CANDIDATE = "candidate"
+BASELINE = "baseline"
+
+
+@dataclass(frozen=True)
+class RawRun:
+    """One redis-benchmark invocation. ``repetition`` is 0 for the discarded warm-up."""
+
+    role: str
+    server: str
+    test: str
+    pipeline: int
+    unit: str
+    repetition: int
+    phase: str
+    requests: int
+    rps: float
+    avg_ms: float | None
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    max_ms: float | None
+    seconds: float
+    prefill_seconds: float
+    started_s: float
+    """Seconds since the measurement began, so drift and ordering can be inspected."""
+
+
+@dataclass(frozen=True)
+class TestStats:
+    """One unit (test@pipeline): ratios are candidate / baseline (rps: >1 is faster;
+    latency: <1 is faster); medians over repetitions, CI from the joint bootstrap."""
+
+    name: str
+    weight: float
+    median_ratio: float
+    ci_low: float
+    ci_high: float
+    p50_ratio: float | None
+    p99_ratio: float | None
+    candidate_rps: float
+    baseline_rps: float
+    ratios: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class RepetitionUpdate:
+    """Running state after each repetition; a callback may raise to abort (pruning)."""
+
+    repetition: int
+    fitness: float
+    ci_low: float
+    ci_high: float
+    half_width_pct: float
+    per_test: dict[str, float]
+    seconds: float
+
+
+@dataclass
+class PairedResult:
+    """A paired, repeated comparison of a candidate against a baseline.
+
+    ``fitness`` is percent of the baseline (weighted geomean of per-test median rps
+    ratios x 100) with its bootstrap CI ``ci_low``..``ci_high`` at ``confidence``.
+    ``p99_ratio`` is the same geomean of per-test median p99 latency ratios (lower is
+    better; None when the tool printed no latencies). ``rss`` holds each role's peak
+    resident memory in bytes seen after runs (None when unreadable).
+    """
+
+    fitness: float
+    ci_low: float
+    ci_high: float
+    confidence: float
+    half_width_pct: float
+    p99_ratio: float | None
+    per_test: dict[str, TestStats]
+    repetitions: int
+    stop_reason: str
+    seconds: float
+    baseline_version: str | None
+    candidate_version: str | None
+    rss: dict[str, int | None]
+    runs: list[RawRun]
+    workload: dict[str, Any] = field(default_factory=dict)
+    seed: int | None = None
+
+    def per_test_ratios(self) -> dict[str, float]:
+        """name -> median rps ratio, the shape the study's trial attributes use."""
+        return {name: s.median_ratio for name, s in self.per_test.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["per_test"] = {name: asdict(s) for name, s in self.per_test.items()}
+        return _finite(data)
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def table(self) -> Table:
+        """Per-test ratios with CIs, then the fitness line."""
+        pct = round(self.confidence * 100)
+        table = Table(
+            title=(
+                f"candidate ({self.candidate_version or '?'}) vs baseline "
+                f"({self.baseline_version or '?'}), {self.repetitions} paired repetitions"
+            ),
+            caption=(
+                f"fitness {self.fitness:.1f}% of baseline, {pct}% CI "
+                f"[{self.ci_low:.1f}, {self.ci_high:.1f}] (±{self.half_width_pct:.1f}%), "
+                f"stop: {self.stop_reason}, {self.seconds:.0f}s"
+            ),
+        )
+        table.add_column("test")
+        table.add_column("weight", justify="right")
+        table.add_column("cand rps", justify="right")
+        table.add_column("base rps", justify="right")
+        table.add_column("rps ratio", justify="right")
+        table.add_column(f"{pct}% CI", justify="right")
+        table.add_column("p50 ratio", justify="right")
+        table.add_column("p99 ratio", justify="right")
+        for s in self.per_test.values():
+            table.add_row(
+                s.name,
+                f"{s.weight:g}",
+                f"{s.candidate_rps:,.0f}",
+                f"{s.baseline_rps:,.0f}",
+                f"{s.median_ratio:.3f}",
+                f"[{s.ci_low:.3f}, {s.ci_high:.3f}]",
+                _opt(s.p50_ratio),
+                _opt(s.p99_ratio),
+            )
+        return table
+
+
+def _opt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN/inf: they become None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value

@@ -1,0 +1,111 @@
+"""Statistics of paired repetitions: per-test median ratios, fitness and bootstrap CIs.
+
+Each repetition r measures every unit u (test@pipeline) on both servers back to back, so
+ratio[r, u] = candidate rps / baseline rps shares whatever disturbed the machine at that
+moment. We take the **median of the per-repetition ratios**, not the ratio of the two
+servers' median rps: the ratio of medians throws the pairing away (candidate and baseline
+medians may come from different, differently-disturbed repetitions), while the median of
+paired ratios cancels drift common to both runs of a pair and ignores a minority of
+pairs hit by a burst of load. Medians of ratios are also symmetric: swapping candidate
+and baseline inverts the estimate exactly (up to even-count averaging).
+
+Fitness = weighted geometric mean of the per-unit medians x 100. Its CI resamples
+*repetition indices* jointly for all units (one bootstrap sample picks whole
+repetitions), so units disturbed together in one repetition stay correlated and the
+interval is not falsely narrow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+DEFAULT_RESAMPLES = 4000
+
+FloatArray = NDArray[np.float64]
+
+
+def weighted_geomean(
+    values: Sequence[float] | FloatArray, weights: Sequence[float] | FloatArray
+) -> float:
+    """exp(sum w log v / sum w); values must be positive."""
+    v = np.asarray(values, dtype=float)
+    w = np.asarray(weights, dtype=float)
+    if v.shape != w.shape or v.size == 0:
+        raise ValueError(f"values {v.shape} and weights {w.shape} must be equal, non-empty")
+    if np.any(v <= 0) or not np.all(np.isfinite(v)):
+        raise ValueError(f"geometric mean needs finite positive values, got {v.tolist()}")
+    if np.any(w < 0) or w.sum() <= 0:
+        raise ValueError(f"weights must be >= 0 and not all zero, got {w.tolist()}")
+    return float(np.exp(np.sum(w * np.log(v)) / w.sum()))
+
+
+def fitness(ratios: FloatArray, weights: Sequence[float]) -> float:
+    """Percent of the baseline: weighted geomean of per-unit median ratios x 100.
+
+    ``ratios`` has one row per repetition and one column per unit.
+    """
+    r = _check(ratios, weights)
+    return 100.0 * weighted_geomean(np.median(r, axis=0), weights)
+
+
+def _check(ratios: FloatArray, weights: Sequence[float]) -> FloatArray:
+    r = np.asarray(ratios, dtype=float)
+    if r.ndim != 2 or r.shape[0] < 1 or r.shape[1] != len(weights):
+        raise ValueError(f"ratios must be (repetitions, {len(weights)} units), got {r.shape}")
+    if np.any(r <= 0) or not np.all(np.isfinite(r)):
+        raise ValueError("ratios must be finite and positive")
+    return r
+
+
+@dataclass(frozen=True)
+class Bootstrap:
+    """Point estimates and percentile CIs from one joint bootstrap over repetitions."""
+
+    fitness: float
+    fitness_low: float
+    fitness_high: float
+    unit_median: tuple[float, ...]
+    unit_low: tuple[float, ...]
+    unit_high: tuple[float, ...]
+
+    @property
+    def half_width_pct(self) -> float:
+        """Fitness CI half-width as a percentage of the fitness."""
+        return 100.0 * (self.fitness_high - self.fitness_low) / (2.0 * self.fitness)
+
+
+def bootstrap(
+    ratios: FloatArray,
+    weights: Sequence[float],
+    *,
+    confidence: float = 0.95,
+    resamples: int = DEFAULT_RESAMPLES,
+    rng: np.random.Generator | None = None,
+) -> Bootstrap:
+    """Percentile CIs for fitness and each unit's median ratio, resampling repetitions."""
+    r = _check(ratios, weights)
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    rng = rng if rng is not None else np.random.default_rng()
+    w = np.asarray(weights, dtype=float)
+    n = r.shape[0]
+    idx = rng.integers(0, n, size=(resamples, n))
+    medians = np.median(r[idx], axis=1)  # (resamples, units)
+    fit = 100.0 * np.exp(np.log(medians) @ w / w.sum())
+    alpha = (1.0 - confidence) / 2.0
+    q = [alpha, 1.0 - alpha]
+    f_low, f_high = np.quantile(fit, q)
+    u_low, u_high = np.quantile(medians, q, axis=0)
+    point = np.median(r, axis=0)
+    return Bootstrap(
+        fitness=100.0 * weighted_geomean(point, w),
+        fitness_low=float(f_low),
+        fitness_high=float(f_high),
+        unit_median=tuple(float(x) for x in point),
+        unit_low=tuple(float(x) for x in u_low),
+        unit_high=tuple(float(x) for x in u_high),
+    )
