@@ -21,10 +21,12 @@ def _local(spec: Any, **opts: Any) -> Runner:
 
 
 def _compose(spec: Any, **opts: Any) -> Runner:
-    raise RunnerUnavailable(
-        "runner 'compose' is not available yet: ComposeRunner has not been registered "
-        "in tuner/runners/__init__.py (use 'local' or 'mock')"
-    )
+    from tuner.runners.compose import ComposeError, ComposeRunner
+
+    try:
+        return ComposeRunner(spec, **opts)
+    except ComposeError as exc:  # no engine, bad compose file, CPU set out of range
+        raise RunnerUnavailable(f"runner 'compose': {exc}") from None
 
 
 class RunnerUnavailable(ValueError):
