@@ -57,8 +57,6 @@ class CliError(Exception):
 def _quiet_optuna() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    # We run trials with ask/tell and beat the heart ourselves (tuner.study._Heartbeat).
-    warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -408,7 +406,7 @@ def show_command(
                 _fmt(f.get("fitness")),
                 _ci(f),
                 _fmt(f.get("p99_ratio"), ".2f"),
-                _fmt(f.get("repetitions")),
+                str(f.get("repetitions", "-")),
                 f.get("status", "")
                 + (f": {f['failure_reason']}" if f.get("failure_reason") else ""),
             )
@@ -427,7 +425,7 @@ def show_command(
                 _fmt(r["fitness"]),
                 _ci(r),
                 _fmt(r["p99_ratio"], ".2f"),
-                _fmt(r["repetitions"]),
+                str(r["repetitions"] or "-"),
                 params,
             )
         console.print(table)

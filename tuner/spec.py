@@ -433,12 +433,7 @@ def _parse_client(c: Mapping[str, Any]) -> ClientSpec:
 
 
 def _parse_workload(w: Mapping[str, Any]) -> Any:
-    try:
-        from benchmark.workload import Workload, WorkloadError
-    except ImportError:  # TEMPORARY until benchmark/workload.py lands
-        import types
-
-        return types.SimpleNamespace(**w)
+    from benchmark.workload import Workload, WorkloadError
 
     try:
         return Workload.from_dict(w)

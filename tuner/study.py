@@ -24,6 +24,7 @@ import socket
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -356,7 +357,9 @@ class StudyLoop:
 
     def _ask(self, budget: int) -> Trial | None:
         """Ask for a trial, unless other workers' running trials already fill the budget."""
-        with self.guard.deferred():
+        with self.guard.deferred(), warnings.catch_warnings():
+            # Optuna warns that heartbeats expect Study.optimize; _Heartbeat does the beating.
+            warnings.filterwarnings("ignore", message="Heartbeat of storage", category=UserWarning)
             trial = self.study.ask()
             trial.set_user_attr("worker", self.worker)
             trial.set_user_attr("runner", self.runner.name)

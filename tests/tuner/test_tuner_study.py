@@ -1,0 +1,269 @@
+"""The study loop with the mock runner, in process: budget, attrs, failures, finalists."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from tuner.cli import flatten
+from tuner.finalize import finalize_study, select_finalists
+from tuner.runners import make_runner
+from tuner.runners.base import Candidate, Measurement, ProgressCallback
+from tuner.samplers import SamplerError, make_sampler
+from tuner.signals import InterruptGuard
+from tuner.spec import StudySpec, load_spec
+from tuner.storage import open_storage
+from tuner.study import (
+    FAILURE_CONSTRAINT,
+    FAILURE_RUNNER,
+    RunOptions,
+    StudyError,
+    StudyLoop,
+    budget_used,
+    open_study,
+)
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+
+TRIAL_ATTRS = {
+    "fitness",
+    "fitness_ci_low",
+    "fitness_ci_high",
+    "p99_ratio",
+    "per_test",
+    "repetitions",
+    "stop_reason",
+    "build_tag",
+    "timings",
+    "config",
+    "runner",
+}
+
+
+class RecordingRunner:
+    """Wraps a runner and remembers every candidate it was asked to measure."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.seen: list[Candidate] = []
+        self.closed = 0
+
+    def evaluate(
+        self,
+        candidate: Candidate,
+        *,
+        repetitions: int | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> Measurement:
+        self.seen.append(candidate)
+        return self.inner.evaluate(candidate, repetitions=repetitions, on_progress=on_progress)
+
+    def close(self) -> None:
+        self.closed += 1
+        self.inner.close()
+
+
+def _run(
+    spec: StudySpec,
+    url: str,
+    trials: int,
+    *,
+    sampler: str = "auto",
+    runner: Any = None,
+    name: str = "t",
+    seed: int = 0,
+    **mock: Any,
+) -> tuple[optuna.Study, RecordingRunner]:
+    storage = open_storage(url)
+    study = open_study(spec, storage, study_name=name, sampler=sampler, seed=seed)
+    recording = RecordingRunner(runner or make_runner("mock", spec, seed=seed, **mock))
+    with InterruptGuard() as guard:
+        StudyLoop(study, spec, recording, guard).run(RunOptions(trials=trials))
+    return study, recording
+
+
+def test_mock_study_end_to_end(tuner_env: Path, make_spec: Callable[..., Path]) -> None:
+    spec = load_spec(make_spec())
+    url = f"sqlite:///{tuner_env}/e2e.db"
+    study, runner = _run(spec, url, 15)
+
+    trials = study.get_trials()
+    assert budget_used(study) == 15
+    assert study.metric_names == ["fitness"]
+    assert study.user_attrs["search_space"]["objective"] == "throughput"
+    assert study.user_attrs["spec"]["study"]["name"] == "redis-throughput"
+    # The spec's defaults run first.
+    first = trials[0]
+    assert first.user_attrs["source"] == "default"
+    assert first.params == spec.defaults()
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert complete
+    for t in complete:
+        assert set(t.user_attrs) >= TRIAL_ATTRS, t.number
+        assert t.user_attrs["runner"] == "mock"
+        assert set(t.user_attrs["config"]) == {p.name for p in spec.runtime_params}
+        assert t.values[0] == t.user_attrs["fitness"]
+        assert t.user_attrs["fitness_ci_low"] <= t.values[0] <= t.user_attrs["fitness_ci_high"]
+        assert set(t.intermediate_values) == set(range(1, t.user_attrs["repetitions"] + 1))
+    # Constraint violations are recorded but never reach the runner.
+    rejected = [t for t in trials if t.user_attrs.get("failure_kind") == FAILURE_CONSTRAINT]
+    assert rejected, "the prewarm <= capacity constraint should reject some samples"
+    for t in rejected:
+        assert t.state == TrialState.FAIL
+        assert t.user_attrs["failure_reason"].startswith("constraint violated: ")
+        assert t.params["response_pool.prewarm"] > t.params["response_pool.capacity"] or (
+            t.params["buffers.read_size"] > t.params["buffers.max_size"]
+        )
+    measured = [json.dumps(c.runtime, sort_keys=True) for c in runner.seen]
+    for t in rejected:
+        assert json.dumps(t.user_attrs["config"], sort_keys=True) not in measured
+    assert len(runner.seen) == sum(t.state != TrialState.FAIL for t in trials)
+
+
+def test_resume_counts_the_budget_across_runs_and_enqueues_defaults_once(
+    tuner_env: Path, make_spec: Callable[..., Path]
+) -> None:
+    spec = load_spec(make_spec())
+    url = f"sqlite:///{tuner_env}/resume.db"
+    study, _ = _run(spec, url, 4)
+    assert budget_used(study) == 4
+    study, runner = _run(spec, url, 9, seed=1)
+    assert budget_used(study) == 9
+    defaults = [t for t in study.get_trials() if t.user_attrs.get("source") == "default"]
+    assert len(defaults) == 1
+    # A third run with the budget reached measures nothing.
+    study, runner = _run(spec, url, 9, seed=2)
+    assert runner.seen == []
+    assert budget_used(study) == 9
+
+
+def test_runner_failures_are_data(tuner_env: Path, make_spec: Callable[..., Path]) -> None:
+    spec = load_spec(make_spec())
+    study, _ = _run(
+        spec,
+        f"sqlite:///{tuner_env}/fail.db",
+        10,
+        sampler="random",
+        crash_values={"threads": [2, 3, 4]},
+    )
+    failed = [t for t in study.get_trials() if t.user_attrs.get("failure_kind") == FAILURE_RUNNER]
+    assert failed, "random sampling over threads 1..4 should hit threads >= 2 in 10 trials"
+    for t in failed:
+        assert t.state == TrialState.FAIL
+        assert t.user_attrs["failure_reason"] == "server crashed during benchmark"
+        assert "panicked" in t.user_attrs["log_tail"]
+    # Runner failures count toward the budget; the study carried on to its end.
+    assert budget_used(study) == 10
+    assert any(t.state == TrialState.COMPLETE for t in study.get_trials())
+
+
+def test_changed_search_space_is_refused(tuner_env: Path, make_spec: Callable[..., Path]) -> None:
+    url = f"sqlite:///{tuner_env}/space.db"
+    _run(load_spec(make_spec()), url, 2)
+
+    def widen(data: dict[str, Any]) -> None:
+        data["param"][0]["high"] = 32
+
+    with pytest.raises(StudyError, match="different search space"):
+        open_study(load_spec(make_spec(edit=widen)), open_storage(url), study_name="t")
+
+
+def test_pruning_stops_bad_trials_early(tuner_env: Path, make_spec: Callable[..., Path]) -> None:
+    spec = load_spec(make_spec())
+    study, _ = _run(spec, f"sqlite:///{tuner_env}/prune.db", 25, sampler="random")
+    pruned = study.get_trials(states=(TrialState.PRUNED,))
+    assert pruned, "25 random trials with median pruning should prune some"
+    max_reps = spec.workload.max_repetitions
+    for t in pruned:
+        assert t.user_attrs["stop_reason"] == "pruned"
+        assert 3 <= t.user_attrs["repetitions"] < max_reps
+        assert max(t.intermediate_values) == t.user_attrs["repetitions"]
+
+
+def test_pareto_study_uses_nsga2_and_outcome_constraints(
+    tuner_env: Path, make_spec: Callable[..., Path]
+) -> None:
+    def tighten(data: dict[str, Any]) -> None:
+        data["constraint"][-1]["expr"] = "p99_ratio <= 1.05"
+        data["sampler"]["population_size"] = 8
+
+    spec = load_spec(make_spec("redis-pareto", tighten))
+    study, _ = _run(spec, f"sqlite:///{tuner_env}/pareto.db", 16)
+    assert study.user_attrs["sampler"] == "nsga2"
+    assert isinstance(study.sampler, optuna.samplers.NSGAIISampler)
+    assert study.metric_names == ["fitness", "p99_ratio"]
+    complete = study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(complete) == 16
+    for t in complete:
+        assert t.values == [t.user_attrs["fitness"], t.user_attrs["p99_ratio"]]
+        violation = t.constraints["p99 at most 1.5x Redis"]
+        assert violation == pytest.approx(t.user_attrs["p99_ratio"] - 1.05)
+    infeasible = [t for t in complete if t.user_attrs["p99_ratio"] > 1.05]
+    assert infeasible, "a 1.05 p99 limit should make some trials infeasible"
+    front = {t.number for t in study.best_trials}
+    assert not front & {t.number for t in infeasible}
+    assert all(
+        f.number not in {t.number for t in infeasible} for f in select_finalists(study, spec, 5)
+    )
+
+
+def test_finalize_remeasures_and_writes_best_config(
+    tuner_env: Path, make_spec: Callable[..., Path]
+) -> None:
+    spec = load_spec(make_spec())
+    study, _ = _run(spec, f"sqlite:///{tuner_env}/final.db", 12)
+    runner = RecordingRunner(make_runner("mock", spec, seed=9))
+    winner = finalize_study(study, spec, runner, k=3, repetitions=12, out_dir=tuner_env / "out")
+    assert winner is not None
+    finalists = study.user_attrs["finalists"]
+    assert finalists[0]["is_default"]
+    assert len(finalists) == len(runner.seen) == 4  # default + top 3 distinct configs
+    chosen = select_finalists(study, spec, 3)
+    ranked = sorted(
+        study.get_trials(states=(TrialState.COMPLETE,)), key=lambda t: t.values[0], reverse=True
+    )
+    assert [t.number for t in chosen] == [t.number for t in ranked[:3]]
+    best = max((f for f in finalists if f["status"] == "measured"), key=lambda f: f["fitness"])
+    assert study.user_attrs["winner"]["label"] == best["label"]
+    # The winner is chosen by the re-measurement, not by the search's single draw.
+    assert winner["fitness"] == best["fitness"]
+    path = tuner_env / "out" / "best_config.toml"
+    text = path.read_text()
+    assert text.startswith("# Best config of study 't'")
+    config = tomllib.loads(text)
+    assert "build" not in config  # build params only in the header
+    assert flatten(config) == winner["config"]
+
+
+def test_gp_without_torch_is_a_clear_error(make_spec: Callable[..., Path]) -> None:
+    pytest.importorskip("optuna")
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("torch is installed")
+    with pytest.raises(SamplerError, match=r"needs PyTorch.*redisevolve\[gp\]"):
+        make_sampler("gp", load_spec(make_spec()))
+
+
+def test_cmaes_is_refused_for_pareto_and_configured_for_single(
+    make_spec: Callable[..., Path],
+) -> None:
+    with pytest.raises(SamplerError, match="CMA-ES is single-objective"):
+        make_sampler("cmaes", load_spec(make_spec("redis-pareto")))
+    with pytest.raises(SamplerError, match="choose one of"):
+        make_sampler("bayes", load_spec(make_spec()))
+    sampler = make_sampler("auto", load_spec(make_spec()), seed=1)
+    assert isinstance(sampler, optuna.samplers.CmaEsSampler)
+    assert sampler._with_margin
+    assert isinstance(sampler._independent_sampler, optuna.samplers.TPESampler)
