@@ -6,6 +6,8 @@ integers, floats and junk (non-integer errors), and names change case (case-inse
 
 from __future__ import annotations
 
+from functools import cache
+
 from hypothesis import strategies as st
 
 Step = tuple[str, ...]
@@ -418,6 +420,7 @@ def transaction(inner: st.SearchStrategy[Step]) -> st.SearchStrategy[list[Step]]
     )
 
 
+@cache
 def program(family: str) -> st.SearchStrategy[list[Step]]:
     """A command sequence: mostly single commands of the family, sometimes a transaction."""
     inner = steps_for(family)
@@ -432,6 +435,7 @@ def program(family: str) -> st.SearchStrategy[list[Step]]:
     return st.lists(chunk, min_size=1, max_size=12).map(lambda cs: [s for c in cs for s in c])
 
 
+@cache
 def mixed_program() -> st.SearchStrategy[list[Step]]:
     """Commands from every family at once."""
     every = st.one_of(*FAMILIES.values(), unknown, wrong_arity)

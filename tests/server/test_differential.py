@@ -22,7 +22,7 @@ from tests.server.resp import Simple
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
-EXAMPLES = int(os.environ.get("RSO_DIFF_EXAMPLES", "120"))
+EXAMPLES = int(os.environ.get("RSO_DIFF_EXAMPLES", "300"))
 
 settings.register_profile(
     "rso-differential",
