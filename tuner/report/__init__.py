@@ -1,0 +1,91 @@
+"""``tuner study report``: a self-contained HTML report plus one PNG per figure."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+
+from tuner.report import figures as figs
+from tuner.report.html import render
+from tuner.report.png import PngExportError, export_pngs
+from tuner.report.timing import TimeBreakdown, breakdown
+
+__all__ = ["PngExportError", "Report", "ReportError", "build_figures", "write_report"]
+
+
+class ReportError(ValueError):
+    """The study cannot be reported (e.g. no complete trial yet)."""
+
+
+@dataclass
+class Report:
+    """What ``write_report`` wrote."""
+
+    html: Path
+    pngs: list[Path] = field(default_factory=list)
+    data: Path | None = None
+    figures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def build_figures(
+    study: optuna.Study,
+) -> tuple[list[figs.Figure], list[dict[str, float]], TimeBreakdown, list[str]]:
+    """Every figure the study supports, its importances, time breakdown and skip notes."""
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not complete:
+        raise ReportError(f"study {study.study_name!r} has no complete trial to report on yet")
+    notes: list[str] = []
+    importances = figs.param_importances(study)
+    finalists = study.user_attrs.get("finalists") or []
+    times = breakdown(study.get_trials(deepcopy=False), finalists)
+    out = [figs.history(study)]
+    if importances:
+        out.append(figs.importance(study, importances))
+    else:
+        notes.append("Parameter importance needs at least 2 complete trials.")
+    order = figs.top_params(importances, len(complete[0].params))
+    out.append(figs.parallel(study, order))
+    top = (
+        figs.top_params(importances, figs.SLICE_PARAMS)
+        or list(complete[0].params)[: figs.SLICE_PARAMS]
+    )
+    out.append(figs.slices(study, top))
+    if len(study.directions) > 1:
+        out.append(figs.pareto(study))
+    if any(e.get("status") == "measured" for e in finalists):
+        out.append(figs.finalists(finalists, study.user_attrs.get("winner")))
+    else:
+        notes.append("No finalists measured yet: the default-vs-winner figure is left out.")
+    out.append(figs.time_spent(times))
+    out.append(figs.trial_times(times))
+    return out, importances, times, notes
+
+
+def write_report(study: optuna.Study, out_dir: Path, *, png: bool = True) -> Report:
+    """Write ``report.html``, ``<figure>.png`` and ``report.json`` (importances, timings)."""
+    figures, importances, times, notes = build_figures(study)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    html_path = out_dir / "report.html"
+    html_path.write_text(render(study, figures, times, notes), encoding="utf-8")
+    data_path = out_dir / "report.json"
+    names = figs.metric_names(study)
+    data_path.write_text(
+        json.dumps(
+            {
+                "study": study.study_name,
+                "figures": [f.key for f in figures],
+                "importances": dict(zip(names, importances, strict=False)),
+                "time": {"wall_seconds": times.wall_seconds, **times.totals},
+                "notes": notes,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    pngs = export_pngs(figures, out_dir) if png else []
+    return Report(html_path, pngs, data_path, [f.key for f in figures], notes)
