@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from types import SimpleNamespace
@@ -61,7 +62,8 @@ def test_ci_shrinks_with_repetitions_and_covers_the_truth() -> None:
     seen: list[Progress] = []
     m = runner.evaluate(DEFAULT, repetitions=12, on_progress=seen.append)
     assert [p.repetition for p in seen] == list(range(1, m.repetitions + 1))
-    widths = [p.ci_high - p.ci_low for p in seen]
+    assert math.isnan(seen[0].ci_low) and math.isnan(seen[0].ci_high)  # as PairedRun
+    widths = [p.ci_high - p.ci_low for p in seen[1:]]
     assert widths[-1] < widths[0] / 2
     assert (m.fitness, m.ci_low, m.ci_high) == (seen[-1].fitness, seen[-1].ci_low, seen[-1].ci_high)
     # Coverage of the true value over many trials: nominal 95%, allow down to 80%.

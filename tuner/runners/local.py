@@ -16,6 +16,7 @@ study's :class:`tuner.signals.PidFile`, so a run that follows a SIGKILL kills le
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import shutil
 import time
@@ -233,25 +234,17 @@ def resolve_redis_binary(name: str) -> Path:
 
 
 def _measurement(result: Any, timings: dict[str, float], build_tag: str) -> Measurement:
-    per_test = {name: _median_ratio(stats) for name, stats in result.per_test.items()}
+    # No latency figures (p99_ratio None) is NaN: a Pareto study then fails the trial.
+    p99 = math.nan if result.p99_ratio is None else float(result.p99_ratio)
     return Measurement(
         fitness=result.fitness,
         ci_low=result.ci_low,
         ci_high=result.ci_high,
-        p99_ratio=result.p99_ratio,
-        per_test=per_test,
+        p99_ratio=p99,
+        per_test=dict(result.per_test_ratios()),
         repetitions=result.repetitions,
         stop_reason=result.stop_reason,
         timings=timings,
         build_tag=build_tag,
         detail={"runner": "local", **result.to_dict()},
     )
-
-
-def _median_ratio(stats: Any) -> float:
-    if isinstance(stats, int | float):
-        return float(stats)
-    for attr in ("median_ratio", "ratio", "median"):
-        if hasattr(stats, attr):
-            return float(getattr(stats, attr))
-    raise TypeError(f"cannot read a median ratio from {stats!r}")

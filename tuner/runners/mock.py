@@ -133,7 +133,7 @@ class MockRunner:
             if on_progress is not None:
                 on_progress(Progress(rep, fitness, ci_low, ci_high))
             half_width_pct = (ci_high - ci_low) / 2.0 / fitness * 100.0
-            if rep >= minimum and half_width_pct <= self.target_ci_pct:
+            if rep >= max(minimum, 2) and half_width_pct <= self.target_ci_pct:
                 stop_reason = "ci_target"
                 break
 
@@ -194,9 +194,14 @@ class MockRunner:
     def _estimate(
         self, runs: np.ndarray, weights: np.ndarray, sigma: np.ndarray
     ) -> tuple[float, float, float]:
-        """Fitness from per-test medians; CI from the spread of per-repetition geomeans."""
+        """Fitness from per-test medians; CI from the spread of per-repetition geomeans.
+
+        Like PairedRun, one repetition has no CI (NaN).
+        """
         point = float(weights @ np.median(runs, axis=0))
         n = runs.shape[0]
+        if n == 1:
+            return 100.0 * math.exp(point), math.nan, math.nan
         if n >= 3:
             per_rep = runs @ weights
             spread = float(np.std(per_rep, ddof=1))
