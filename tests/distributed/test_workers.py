@@ -1,0 +1,179 @@
+"""Several `tuner study run` workers share one study on a real PostgreSQL.
+
+The mock runner (with a per-repetition delay) stands in for the benchmark here on
+purpose: these tests are about distribution (global budget, no trial run twice, a
+SIGKILLed worker's trial retried by another), not about measuring servers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+import tomli_w
+from optuna.trial import TrialState
+
+REPO = Path(__file__).resolve().parents[2]
+TRIALS = 8
+#: Seconds per mock repetition; 3 repetitions per trial (min = max = 3) -> ~3 s per trial.
+DELAY_S = 1.0
+#: Heartbeat every second; the CLI derives the grace period from it (max(4 x beat, 10 s)).
+HEARTBEAT_S = 1
+
+pytestmark = [pytest.mark.postgres, pytest.mark.timeout(300)]
+
+
+def write_spec(path: Path) -> Path:
+    """A small study: two runtime knobs, the mock runner's repetition policy fixed at 3."""
+    spec: dict[str, Any] = {
+        "study": {"name": "distributed"},
+        "target": {
+            "workdir": str(REPO / "server"),
+            "build_command": ["true"],
+            "binary": "target/release/redis-server-optimized",
+            "args": ["--config", "{config}", "--port", "{port}"],
+        },
+        "baseline": {"binary": "redis-server", "args": ["--port", "{port}"]},
+        "param": [
+            {"name": "num_shards", "kind": "int", "low": 1, "high": 16, "default": 1},
+            {"name": "batching.batch_threshold", "kind": "int", "low": 1, "high": 64, "default": 8},
+        ],
+        "workload": {
+            "tests": ["set", "get"],
+            "pipelines": [1, 16],
+            "requests": 1000,
+            "min_repetitions": 3,
+            "max_repetitions": 3,
+        },
+        "objective": {"kind": "throughput", "pruner": "none"},
+        "budget": {"trials": TRIALS, "finalists": 0},
+        "sampler": {"name": "random"},
+    }
+    path.write_text(tomli_w.dumps(spec))
+    return path
+
+
+def tuner(*args: str, env: dict[str, str]) -> list[str]:
+    return [sys.executable, "-m", "tuner.cli", *args]
+
+
+def start_worker(spec: Path, url: str, tmp: Path, name: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "TUNER_STUDIES_DIR": str(tmp / "studies")}
+    argv = tuner(
+        "study", "run", "--spec", str(spec), "--runner", "mock", "--storage", url,
+        "--mock-delay", str(DELAY_S), "--heartbeat", str(HEARTBEAT_S), "--no-finalize", "-q",
+        env=env,
+    )  # fmt: skip
+    log = (tmp / f"{name}.log").open("wb")
+    return subprocess.Popen(argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def wait_for(predicate: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def trials_of(url: str) -> list[optuna.trial.FrozenTrial]:
+    storage = optuna.storages.RDBStorage(url)
+    try:
+        study = optuna.load_study(study_name="distributed", storage=storage)
+    except KeyError:
+        return []
+    finally:
+        storage.engine.dispose()
+    return study.get_trials(deepcopy=False)
+
+
+def worker_pid(trial: optuna.trial.FrozenTrial) -> int | None:
+    parts = str(trial.user_attrs.get("worker", "")).split(":")
+    return int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else None
+
+
+def test_two_workers_share_the_budget_and_retry_a_killed_workers_trial(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    spec = write_spec(tmp_path / "spec.toml")
+    survivor = start_worker(spec, postgres_url, tmp_path, "survivor")
+    victim = None
+    try:
+        # Let the survivor create the study first, so the two never race on creating it.
+        wait_for(lambda: trials_of(postgres_url), 60, "the first worker's first trial")
+        victim = start_worker(spec, postgres_url, tmp_path, "victim")
+
+        def victim_running_second_trial() -> optuna.trial.FrozenTrial | None:
+            mine = [t for t in trials_of(postgres_url) if worker_pid(t) == victim.pid]
+            done = [t for t in mine if t.state == TrialState.COMPLETE]
+            running = [t for t in mine if t.state == TrialState.RUNNING]
+            return running[0] if done and running else None
+
+        killed = wait_for(victim_running_second_trial, 90, "the victim's second trial")
+        time.sleep(DELAY_S * 1.5)  # mid-trial: at least one repetition in
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=10)
+
+        assert survivor.wait(timeout=180) == 0, (tmp_path / "survivor.log").read_text()[-3000:]
+    finally:
+        for proc in (survivor, victim):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+    trials = trials_of(postgres_url)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    # The budget is global: exactly TRIALS complete trials, never more, each number once.
+    assert len(complete) == TRIALS, [(t.number, t.state.name) for t in trials]
+    assert len({t.number for t in trials}) == len(trials)
+    # Both workers measured trials.
+    pids = {worker_pid(t) for t in complete}
+    assert pids == {survivor.pid, victim.pid}, pids
+    # The killed trial was failed (stale heartbeat) and retried, by the survivor.
+    dead = next(t for t in trials if t.number == killed.number)
+    assert dead.state == TrialState.FAIL
+    assert dead.user_attrs.get("failure_kind") == "interrupted", dead.user_attrs
+    retries = [t for t in complete if t.user_attrs.get("retry_of") == killed.number]
+    assert len(retries) == 1, [(t.number, t.user_attrs.get("retry_of")) for t in trials]
+    assert retries[0].params == killed.params
+    assert worker_pid(retries[0]) == survivor.pid
+    # No two workers ran the same trial: each complete trial was measured by one worker once.
+    assert all(t.user_attrs.get("fitness") is not None for t in complete)
+
+
+def test_show_and_export_read_a_postgres_study(postgres_url: str, tmp_path: Path) -> None:
+    spec = write_spec(tmp_path / "spec.toml")
+    env = {**os.environ, "TUNER_STUDIES_DIR": str(tmp_path / "studies")}
+    run = subprocess.run(
+        tuner(
+            "study", "run", "--spec", str(spec), "--runner", "mock", "--storage", postgres_url,
+            "--trials", "3", "--no-finalize", "-q",
+            env=env,
+        ),
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    show = subprocess.run(
+        tuner("study", "show", "distributed", "--storage", postgres_url, "--json", env=env),
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert show.returncode == 0, show.stdout + show.stderr
+    summary = json.loads(show.stdout)
+    assert summary, summary
+    out = tmp_path / "best.toml"
+    export = subprocess.run(
+        tuner("study", "export", "distributed", "--storage", postgres_url, "-o", str(out), env=env),
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert export.returncode == 0, export.stdout + export.stderr
+    assert "num_shards" in out.read_text()
