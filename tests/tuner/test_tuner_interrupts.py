@@ -72,7 +72,7 @@ def _wait_mid_trial(tmp: Path, name: str, proc: subprocess.Popen[str], min_numbe
             for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
                 if t.number >= min_number and t.intermediate_values:
                     return t.number
-        except (KeyError, Exception):  # noqa: BLE001 - the study may not exist yet
+        except Exception:  # the study may not exist yet
             pass
         time.sleep(0.05)
     raise AssertionError("no trial reached mid-run in 60 s")
