@@ -1,0 +1,235 @@
+"""Committed benchmark commands: ``python -m benchmark aa`` and ``python -m benchmark suite``.
+
+``aa`` measures Redis 8.0 against an identical Redis 8.0 with the real protocol and prints
+the A/A figures (fitness median, CI, repetitions used, seconds, and when the CI first got
+within ±5% and ±2%). ``suite`` measures a candidate binary against Redis 8.0 on
+redis-benchmark's default suite at each pipeline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from benchmark import stats
+from benchmark.client import LocalClient
+from benchmark.errors import BenchmarkError
+from benchmark.paired import PairedRun
+from benchmark.pinning import default_cpu_sets
+from benchmark.redis8 import find_redis8_bin_dir, redis_server_argv
+from benchmark.result import PairedResult, RepetitionUpdate
+from benchmark.server_process import ServerProcess
+from benchmark.workload import SUITE_TESTS, Workload, WorkloadError
+
+MILESTONES = (5.0, 2.0)
+"""CI half-widths (%) whose first crossing `aa` reports."""
+
+
+def _csv_list(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _common(p: argparse.ArgumentParser, *, duration: float) -> None:
+    server_cpus, client_cpus = default_cpu_sets()
+    p.add_argument("--duration", type=float, default=duration, help="seconds per run")
+    p.add_argument("--clients", type=int, default=50)
+    p.add_argument("--data-size", type=int, default=64)
+    p.add_argument("--keyspace", type=int, default=100_000)
+    p.add_argument("--threads", type=int, default=None, help="redis-benchmark --threads")
+    p.add_argument("--confidence", type=float, default=0.95)
+    p.add_argument("--server-cpus", default=server_cpus, help="taskset list for both servers")
+    p.add_argument("--client-cpus", default=client_cpus, help="taskset list for redis-benchmark")
+    p.add_argument("--redis-bin-dir", type=Path, default=None, help="Redis 8 bin dir")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--json", type=Path, default=None, help="write the full result here")
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="python -m benchmark", description=__doc__)
+    sub = root.add_subparsers(dest="command", required=True)
+    aa = sub.add_parser("aa", help="Redis 8.0 vs an identical Redis 8.0 (A/A figures)")
+    _common(aa, duration=0.5)
+    aa.add_argument("--tests", default="set,get")
+    aa.add_argument("--pipelines", default="1,16")
+    aa.add_argument("--min-reps", type=int, default=5)
+    aa.add_argument("--max-reps", type=int, default=30)
+    aa.add_argument("--target-ci", type=float, default=2.0, help="stop at this CI half-width %%")
+    suite = sub.add_parser("suite", help="a candidate binary vs Redis 8.0, default suite")
+    _common(suite, duration=0.5)
+    suite.add_argument("--candidate-bin", type=Path, required=True)
+    suite.add_argument(
+        "--candidate-args",
+        default="--port {port}",
+        help="argument string for the candidate; {port} is replaced (default: %(default)s)",
+    )
+    suite.add_argument("--tests", default=",".join(SUITE_TESTS))
+    suite.add_argument("--pipelines", default="1,16")
+    suite.add_argument("--reps", type=int, default=5, help="repetitions (at least this many)")
+    suite.add_argument(
+        "--max-reps", type=int, default=None, help="keep adding reps up to this until --target-ci"
+    )
+    suite.add_argument("--target-ci", type=float, default=2.0)
+    return root
+
+
+def _workload(args: argparse.Namespace, min_reps: int, max_reps: int) -> Workload:
+    return Workload(
+        tests=tuple(t.lower() for t in _csv_list(args.tests)),
+        pipelines=tuple(int(p) for p in _csv_list(args.pipelines)),
+        clients=args.clients,
+        data_size=args.data_size,
+        keyspace=args.keyspace,
+        threads=args.threads,
+        duration_s=args.duration,
+        min_repetitions=min_reps,
+        max_repetitions=max_reps,
+        target_ci_pct=args.target_ci,
+        confidence=args.confidence,
+    )
+
+
+def _bin_dir(args: argparse.Namespace) -> Path:
+    found = args.redis_bin_dir or find_redis8_bin_dir()
+    if found is None:
+        raise BenchmarkError(
+            "Redis 8 not found: pass --redis-bin-dir, set REDIS8_BIN_DIR or run "
+            "`bash /work/shared/ci/provision redis8`"
+        )
+    return Path(found)
+
+
+def pipeline_geomeans(result: PairedResult, confidence: float) -> dict[int, stats.Bootstrap]:
+    """Fitness restricted to each pipeline's tests, with its joint-bootstrap CI."""
+    out: dict[int, stats.Bootstrap] = {}
+    pipelines = sorted({r.pipeline for r in result.runs})
+    for p in pipelines:
+        names = [n for n in result.per_test if n.endswith(f"@P{p}")]
+        matrix = np.asarray([result.per_test[n].ratios for n in names]).T
+        weights = [result.per_test[n].weight for n in names]
+        if matrix.shape[0] >= 2 and sum(weights) > 0:
+            out[p] = stats.bootstrap(
+                matrix, weights, confidence=confidence, rng=np.random.default_rng(0)
+            )
+    return out
+
+
+def _pipeline_table(result: PairedResult) -> Table:
+    pct = round(result.confidence * 100)
+    table = Table(title="geomean per pipeline (percent of baseline)")
+    table.add_column("pipeline", justify="right")
+    table.add_column("geomean", justify="right")
+    table.add_column(f"{pct}% CI", justify="right")
+    for p, b in pipeline_geomeans(result, result.confidence).items():
+        table.add_row(f"P{p}", f"{b.fitness:.1f}%", f"[{b.fitness_low:.1f}, {b.fitness_high:.1f}]")
+    return table
+
+
+def _measure(
+    args: argparse.Namespace,
+    workload: Workload,
+    candidate_argv: list[str],
+    bin_dir: Path,
+    console: Console,
+    on_repetition: Callable[[RepetitionUpdate], None] | None = None,
+) -> PairedResult:
+    client = LocalClient(bin_dir, cpus=args.client_cpus)
+    candidate = ServerProcess(candidate_argv, name="candidate", cpus=args.server_cpus)
+    baseline = ServerProcess(redis_server_argv(bin_dir), name="baseline", cpus=args.server_cpus)
+    try:
+        candidate.start()
+        baseline.start()
+        return PairedRun(
+            candidate.endpoint,
+            baseline.endpoint,
+            workload,
+            client,
+            seed=args.seed,
+            on_repetition=on_repetition,
+        ).run()
+    finally:
+        candidate.cleanup()
+        baseline.cleanup()
+
+
+def cmd_aa(args: argparse.Namespace, console: Console) -> int:
+    bin_dir = _bin_dir(args)
+    workload = _workload(args, args.min_reps, args.max_reps)
+    crossings: dict[float, RepetitionUpdate] = {}
+    updates: list[RepetitionUpdate] = []
+
+    def on_repetition(update: RepetitionUpdate) -> None:
+        updates.append(update)
+        for m in MILESTONES:
+            if m not in crossings and update.half_width_pct <= m:
+                crossings[m] = update
+        if not console.is_terminal:
+            print(
+                f"rep {update.repetition}: fitness {update.fitness:.1f}% "
+                f"±{update.half_width_pct:.1f}% at {update.seconds:.0f}s",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    result = _measure(args, workload, redis_server_argv(bin_dir), bin_dir, console, on_repetition)
+    console.print(result.table())
+    pct = round(result.confidence * 100)
+    console.print(
+        f"A/A (Redis 8.0 vs Redis 8.0, {', '.join(workload.unit_names)}, "
+        f"{workload.duration_s}s runs): fitness median {result.fitness:.1f}%, "
+        f"{pct}% CI [{result.ci_low:.1f}, {result.ci_high:.1f}] (±{result.half_width_pct:.1f}%), "
+        f"repetitions {result.repetitions} ({result.stop_reason}), seconds {result.seconds:.0f}"
+    )
+    for m in MILESTONES:
+        hit = crossings.get(m)
+        if hit is None:
+            console.print(f"±{m:g}% CI: not reached in {result.repetitions} repetitions")
+        else:
+            console.print(
+                f"±{m:g}% CI: reached at repetition {hit.repetition} after {hit.seconds:.0f}s"
+            )
+    _write_json(args, result, console)
+    return 0
+
+
+def cmd_suite(args: argparse.Namespace, console: Console) -> int:
+    bin_dir = _bin_dir(args)
+    if not args.candidate_bin.exists():
+        raise BenchmarkError(f"--candidate-bin {args.candidate_bin} does not exist")
+    max_reps = args.max_reps if args.max_reps is not None else args.reps
+    workload = _workload(args, args.reps, max(max_reps, args.reps))
+    argv = [str(args.candidate_bin), *shlex.split(args.candidate_args)]
+    result = _measure(args, workload, argv, bin_dir, console)
+    console.print(result.table())
+    console.print(_pipeline_table(result))
+    _write_json(args, result, console)
+    return 0
+
+
+def _write_json(args: argparse.Namespace, result: PairedResult, console: Console) -> None:
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(result.to_json())
+        console.print(f"wrote {args.json}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    console = Console()
+    try:
+        if args.command == "aa":
+            return cmd_aa(args, console)
+        return cmd_suite(args, console)
+    except (BenchmarkError, WorkloadError) as exc:
+        console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
