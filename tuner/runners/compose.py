@@ -523,9 +523,9 @@ class ComposeRunner:
             **kwargs,
         )
         if self.config_transport == "copy":
+            # Extracted at "/" with its parent dirs, which the image need not have.
             container.put_archive(
-                str(Path(self.services.config_target).parent),
-                _tar_one(Path(self.services.config_target).name, config_path.read_bytes()),
+                "/", _tar_one(self.services.config_target, config_path.read_bytes())
             )
         container.start()
 
@@ -685,10 +685,17 @@ def _cpu_range(part: str) -> range:
     return range(int(low), int(high or low) + 1)
 
 
-def _tar_one(name: str, data: bytes) -> bytes:
+def _tar_one(path: str, data: bytes) -> bytes:
+    """A tar holding the file at absolute ``path`` (relative in the tar) and its parent dirs."""
     buffer = io.BytesIO()
+    parts = Path(path.lstrip("/")).parts
     with tarfile.open(fileobj=buffer, mode="w") as tar:
-        info = tarfile.TarInfo(name)
+        for depth in range(1, len(parts)):
+            directory = tarfile.TarInfo("/".join(parts[:depth]))
+            directory.type = tarfile.DIRTYPE
+            directory.mode = 0o755
+            tar.addfile(directory)
+        info = tarfile.TarInfo("/".join(parts))
         info.size = len(data)
         info.mode = 0o444
         tar.addfile(info, io.BytesIO(data))
