@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tuner.runners import RunnerUnavailable, make_runner
+from tuner.runners import RUNNERS, RunnerUnavailable, make_runner
 from tuner.runners.base import Candidate, Progress, TrialFailure
 from tuner.runners.landscape import DEFAULT_CONFIG, MockLandscape
 from tuner.runners.mock import MockRunner
@@ -174,7 +174,26 @@ def test_make_runner_names() -> None:
     assert runner.name == "mock"
     runner.close()
     runner.close()  # idempotent
-    with pytest.raises(RunnerUnavailable, match="compose"):
-        make_runner("compose", None)
+    assert set(RUNNERS) == {"mock", "local", "compose"}
     with pytest.raises(RunnerUnavailable, match="choose one of: compose, local, mock"):
         make_runner("docker-swarm", None)
+
+
+def test_sampler_comparison_scores_true_fitness_of_the_reported_best() -> None:
+    from dataclasses import replace
+
+    from tuner.sampler_comparison import _summary, compare, run_study
+    from tuner.spec import load_spec
+
+    base = load_spec(None)
+    spec = replace(base, budget=replace(base.budget, trials=8))
+    run = run_study(spec, "random", seed=0, trials=8)
+    assert len(run.true_best) == 8
+    optimum = MockLandscape().optimum().fitness
+    default = MockLandscape().fitness(spec.defaults())
+    assert run.true_best[0] == pytest.approx(default)  # the default config runs first
+    assert all(v <= optimum + 1e-9 for v in run.true_best)
+    rows = compare(seeds=2, trials=4, checkpoints=[2, 4])
+    assert [r.sampler for r in rows][:4] == ["cmaes", "tpe", "random", "nsga2"]
+    assert all(len(r.means) == 2 for r in rows)
+    assert "s.e." in _summary(rows, [2, 4])

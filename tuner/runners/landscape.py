@@ -57,14 +57,15 @@ class MockParam:
 #: The landscape's search space: the params, ranges and defaults of the shipped spec
 #: studies/redis-throughput.toml (a test keeps the two in step).
 MOCK_SPACE: tuple[MockParam, ...] = (
-    MockParam("num_shards", "int", 1, 1, 16),
+    MockParam("num_shards", "int", 16, 1, 256, log=True),
     MockParam("threads", "int", 1, 1, 4),
-    MockParam("response_pool.capacity", "int", 1024, 0, 4096, step=64),
-    MockParam("response_pool.prewarm", "int", 0, 0, 4096, step=64),
-    MockParam("buffers.read_size", "int", 16384, 1024, 65536, log=True),
-    MockParam("buffers.max_size", "int", 1048576, 65536, 16777216, log=True),
-    MockParam("batching.min_pipeline_buffer", "int", 4096, 0, 65536, step=512),
-    MockParam("batching.batch_threshold", "int", 8, 1, 64),
+    MockParam("response_pool.capacity", "int", 128, 0, 4096, step=32),
+    MockParam("response_pool.prewarm", "int", 64, 0, 4096, step=32),
+    MockParam("response_pool.buffer_size", "int", 16384, 512, 262144, log=True),
+    MockParam("buffers.read_size", "int", 16384, 512, 262144, log=True),
+    MockParam("buffers.max_size", "int", 1073741824, 1048576, 4294967296, log=True),
+    MockParam("batching.min_pipeline_buffer", "int", 128, 0, 65536, step=64),
+    MockParam("batching.batch_threshold", "int", 256, 1, 4096, log=True),
     MockParam("build.allocator", "categorical", "system", choices=ALLOCATORS, stage="build"),
     MockParam("build.profile", "categorical", "release", choices=PROFILES, stage="build"),
 )
@@ -135,6 +136,12 @@ def _term_response_pool(c: Mapping[str, Any], t: TestShape) -> float:
     return gain - 0.02 * (capacity / 2048.0) ** 2
 
 
+def _term_reply_buffer(c: Mapping[str, Any], t: TestShape) -> float:
+    # 4 KiB reply buffers fit a pipelined batch of replies; bigger ones waste cache.
+    size = _as_int(c, "response_pool.buffer_size")
+    return -(0.002 + 0.006 * t.pipelined) * (math.log2(size) - 12.0) ** 2
+
+
 def _term_read_buffer(c: Mapping[str, Any], t: TestShape) -> float:
     # 32 KiB reads are best; pipelined traffic suffers more from small or huge buffers.
     size = _as_int(c, "buffers.read_size")
@@ -154,12 +161,19 @@ def _coalescing(c: Mapping[str, Any], t: TestShape) -> float:
     return 1.0 / (1.0 + math.exp(exponent))
 
 
+def _batch_gain(threshold: int) -> float:
+    # Batches of 32 commands are best: smaller ones re-take shard locks more often,
+    # larger ones hold them too long. Flat top at exactly 2^5 (log2 scale).
+    x = math.log2(max(threshold, 1))
+    if x <= 5.0:
+        return 0.05 * (1.0 - ((5.0 - x) / 5.0) ** 2)
+    return 0.05 - 0.003 * (x - 5.0) ** 2
+
+
 def _term_batching(c: Mapping[str, Any], t: TestShape) -> float:
-    # Pipelined commands run in batches under held shard locks (saturating gain, then
-    # lock hold times hurt); coalescing replies adds to it and doubles the batch
-    # effect (interaction). At P=1 coalescing only adds overhead.
-    threshold = _as_int(c, "batching.batch_threshold")
-    batch_gain = 0.05 * (1.0 - math.exp(-(threshold - 1) / 3.0)) - 0.0008 * (threshold - 1)
+    # Pipelined commands run in batches under held shard locks; coalescing replies adds
+    # to it and doubles the batch effect (interaction). At P=1 coalescing only costs.
+    batch_gain = _batch_gain(_as_int(c, "batching.batch_threshold"))
     coalesced = _coalescing(c, t)
     pipelined = batch_gain * (0.5 + 0.5 * coalesced) + 0.04 * coalesced
     return t.pipelined * pipelined - (1.0 - t.pipelined) * 0.02 * coalesced
@@ -189,6 +203,7 @@ Term = Callable[[Mapping[str, Any], TestShape], float]
 GROUPS: tuple[tuple[tuple[str, ...], Term], ...] = (
     (("num_shards", "threads"), _term_parallelism),
     (("response_pool.capacity", "response_pool.prewarm"), _term_response_pool),
+    (("response_pool.buffer_size",), _term_reply_buffer),
     (("buffers.read_size",), _term_read_buffer),
     ((DEAD_PARAM,), _term_dead),
     (("batching.min_pipeline_buffer", "batching.batch_threshold"), _term_batching),
@@ -203,9 +218,9 @@ def _base(t: TestShape) -> float:
 
 
 def _p99_extra(c: Mapping[str, Any], t: TestShape) -> float:
-    # Batching trades latency for throughput: the source of a real Pareto front.
-    threshold = _as_int(c, "batching.batch_threshold")
-    return t.pipelined * _coalescing(c, t) * 0.006 * (threshold - 1)
+    # Bigger batches trade latency for throughput: the source of a real Pareto front.
+    x = math.log2(max(_as_int(c, "batching.batch_threshold"), 1))
+    return t.pipelined * _coalescing(c, t) * 0.025 * x
 
 
 @dataclass(frozen=True)
@@ -259,7 +274,8 @@ class MockLandscape:
     def optimum(self, grid: Mapping[str, Sequence[Any]] | None = None) -> Optimum:
         """Exact best config over ``grid`` (name -> values; default: :data:`MOCK_SPACE`).
 
-        Params absent from ``grid`` stay at their defaults. Honours the server's rule
+        Params absent from ``grid`` stay at their defaults; params the landscape does not
+        know have no effect and keep their first grid value. Honours the server's rule
         ``response_pool.prewarm <= response_pool.capacity``.
         """
         values = dict(grid) if grid is not None else {p.name: p.grid() for p in MOCK_SPACE}
@@ -288,7 +304,8 @@ class MockLandscape:
                 if score > best_score + 1e-12:
                     best_score, best_choice = score, choice
             best.update(best_choice)
-        config = {**DEFAULT_CONFIG, **{k: v for k, v in best.items()}}
+        unknown = {k: next(iter(v)) for k, v in values.items() if k not in DEFAULT_CONFIG}
+        config = {**DEFAULT_CONFIG, **unknown, **best}
         config = {k: config[k] for k in values} if grid is not None else config
         return Optimum(config=config, fitness=self.fitness(config))
 
