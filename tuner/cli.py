@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import optuna
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from tuner.runners.base import Candidate, Runner, TrialFailure
@@ -60,7 +61,7 @@ def _quiet_optuna() -> None:
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False)
     return typer.Exit(code)
 
 
@@ -289,8 +290,10 @@ def list_command(storage_url: StorageOption = None) -> None:
     _quiet_optuna()
     storage = _storage(storage_url, heartbeat_interval=None)
     table = Table(title=f"studies in {storage_url or default_storage_url()}")
-    for column in ("study", "objective", "complete", "pruned", "fail", "running", "best", "winner"):
-        table.add_column(column)
+    table.add_column("study", no_wrap=True)
+    table.add_column("objective", no_wrap=True)
+    for column in ("complete", "pruned", "fail", "running", "best", "winner"):
+        table.add_column(column, justify="right")
     for summary in optuna.get_all_study_summaries(storage, include_best_trial=False):
         study = optuna.load_study(study_name=summary.study_name, storage=storage)
         states = [t.state for t in study.get_trials(deepcopy=False)]
@@ -307,7 +310,7 @@ def list_command(storage_url: StorageOption = None) -> None:
             str(states.count(optuna.trial.TrialState.FAIL)),
             str(states.count(optuna.trial.TrialState.RUNNING)),
             best,
-            f"{winner['fitness']:.1f} ({winner['label']})" if winner.get("fitness") else "-",
+            f"{winner['fitness']:.1f}" if winner.get("fitness") else "-",
         )
     console.print(table)
 

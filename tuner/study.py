@@ -216,11 +216,12 @@ def open_study(
     """Create the study, or load it to resume; refuse a changed search space."""
     name = study_name or spec.name
     sampler_name = resolve_name(sampler, spec)
+    chosen = make_sampler(sampler_name, spec, seed)
     try:
         study = optuna.create_study(
             study_name=name,
             storage=storage,
-            sampler=make_sampler(sampler_name, spec, seed),
+            sampler=chosen,
             pruner=make_pruner(spec),
             directions=spec.objective.directions,
             load_if_exists=True,

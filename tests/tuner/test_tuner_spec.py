@@ -127,7 +127,10 @@ BAD_SPECS = [
     (_param_set("num_shards", "kind", "integer"), r"^param\[0\] \(num_shards\)\.kind: 'integer'"),
     (_param_set("num_shards", "high", 0), r"^param\[0\] \(num_shards\)\.high: must be greater"),
     (_param_set("num_shards", "low", 1.5), r"\.low: expected an integer for an int param"),
-    (_param_set("num_shards", "default", 99), r"\(num_shards\)\.default: 99 is outside \[1, 16\]"),
+    (
+        _param_set("num_shards", "default", 999),
+        r"\(num_shards\)\.default: 999 is outside \[1, 256\]",
+    ),
     (_param_set("num_shards", "stage", "boot"), r"\(num_shards\)\.stage: 'boot' is not one of"),
     (_param_set("num_shards", "choices", [1, 2]), r"\.choices: only categorical params"),
     (_param_set("threads", "name", "num_shards"), r"\.name: duplicate param name 'num_shards'"),
@@ -146,10 +149,10 @@ BAD_SPECS = [
     (_param_set("build.profile", "low", 1), r"\(build\.profile\)\.low: categorical params take"),
     (_param_set("threads", "env", "THREADS"), r"'args' and 'env' are only for stage = \"build\""),
     (lambda d: _param(d, "threads").pop("default"), r"\(threads\)\.default: missing"),
-    (_add_constraint("threads <="), r"^constraint\[2\]\.expr: 'threads <=' is not an expression"),
-    (_add_constraint("threads == 2"), r"^constraint\[2\]\.expr: only <=, <, >=, >"),
-    (_add_constraint("1 < threads < 3"), r"^constraint\[2\]\.expr: .* must be one comparison"),
-    (_add_constraint("thread <= 2"), r"^constraint\[2\]\.expr: 'thread' is not a numeric param"),
+    (_add_constraint("threads <="), r"^constraint\[1\]\.expr: 'threads <=' is not an expression"),
+    (_add_constraint("threads == 2"), r"^constraint\[1\]\.expr: only <=, <, >=, >"),
+    (_add_constraint("1 < threads < 3"), r"^constraint\[1\]\.expr: .* must be one comparison"),
+    (_add_constraint("thread <= 2"), r"^constraint\[1\]\.expr: 'thread' is not a numeric param"),
     (_add_constraint("build.allocator <= 1"), r"'build\.allocator' is categorical"),
     (_add_constraint("threads <= p99_ratio"), r"do not mix params and measured values"),
     (_add_constraint("__import__('os') <= 1"), r"only names, numbers and \+ - \* / are allowed"),
@@ -192,7 +195,7 @@ def test_constraint_values_follow_optuna_sign_convention() -> None:
     data = _base()
     data["constraint"].append({"expr": "threads * 2 < num_shards", "name": "strict"})
     spec = parse_spec(data, base_dir=REPO)
-    prewarm, strict = spec.constraints[0], spec.constraints[2]
+    prewarm, strict = spec.constraints[0], spec.constraints[1]
     assert prewarm.violation({"response_pool.prewarm": 64, "response_pool.capacity": 128}) == -64
     assert prewarm.violation({"response_pool.prewarm": 192, "response_pool.capacity": 128}) == 64
     assert prewarm.satisfied({"response_pool.prewarm": 128, "response_pool.capacity": 128})
@@ -220,5 +223,5 @@ def test_defaults_and_split() -> None:
     spec = load_spec(THROUGHPUT)
     runtime, build = spec.split(spec.defaults())
     assert "build.allocator" in build and "build.allocator" not in runtime
-    assert runtime["response_pool.capacity"] == 1024
+    assert runtime["response_pool.capacity"] == 128
     assert all(c.satisfied(spec.defaults()) for c in spec.param_constraints)
