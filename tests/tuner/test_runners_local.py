@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from benchmark.redis8 import find_redis8_bin_dir
 from tuner.runners import make_runner
 from tuner.runners.base import Candidate, TrialFailure
 from tuner.runners.local import LocalRunner
@@ -31,10 +33,28 @@ SERVERS = {
     "hangs": "#!/bin/bash\necho starting\nsleep 300 &\nwait\n",
     # Fails to compile.
     "broken": "",
+    # Answers PING (so it starts), then "panics" on the first real command.
+    "crashes": f"""#!{sys.executable}
+import os, socket, sys
+port = int(sys.argv[sys.argv.index("--port") + 1])
+sock = socket.socket()
+sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+sock.bind(("127.0.0.1", port))
+sock.listen(64)
+while True:
+    conn, _ = sock.accept()
+    data = conn.recv(65536).upper()
+    if data.startswith(b"*1\\r\\n$4\\r\\nPING"):
+        conn.sendall(b"+PONG\\r\\n")
+        conn.close()
+        continue
+    print("thread 'shard-3' panicked at src/db.rs:42: index out of bounds", flush=True)
+    os._exit(101)
+""",
 }
 
 
-def _spec(tmp_path: Path, **target: Any) -> StudySpec:
+def _spec(tmp_path: Path, baseline: dict[str, Any] | None = None, **target: Any) -> StudySpec:
     project = tmp_path / "project"
     (project / "servers").mkdir(parents=True, exist_ok=True)
     (project / "build.sh").write_text(BUILD_SCRIPT)
@@ -51,13 +71,13 @@ def _spec(tmp_path: Path, **target: Any) -> StudySpec:
             "ready_timeout_s": 2,
             **target,
         },
-        "baseline": {"address": "127.0.0.1:1"},
+        "baseline": baseline or {"address": "127.0.0.1:1"},
         "param": [
             {"name": "num_shards", "kind": "int", "low": 1, "high": 4, "default": 1},
             {
                 "name": "build.kind",
                 "kind": "categorical",
-                "choices": ["exits", "hangs", "broken"],
+                "choices": ["exits", "hangs", "broken", "crashes"],
                 "default": "exits",
                 "stage": "build",
             },
@@ -147,3 +167,28 @@ def test_close_is_idempotent(tmp_path: Path) -> None:
     runner.close()
     runner.close()
     assert runner._servers == []
+
+
+def test_server_crash_mid_benchmark_is_a_trial_failure(tmp_path: Path) -> None:
+    redis8 = find_redis8_bin_dir()
+    if redis8 is None:
+        if os.environ.get("REQUIRE_REAL_SERVERS") == "1":
+            pytest.fail("REQUIRE_REAL_SERVERS=1 but Redis 8 was not found")
+        pytest.skip("Redis 8 not found (REDIS8_BIN_DIR)")
+    baseline = {
+        "binary": str(redis8 / "redis-server"),
+        "args": ["--port", "{port}", "--bind", "127.0.0.1", "--save", ""],
+        "cpus": "0",
+    }
+    runner = _runner(tmp_path, _spec(tmp_path, baseline=baseline))
+    try:
+        with pytest.raises(TrialFailure) as failure:
+            runner.evaluate(Candidate({"num_shards": 1}, {"build.kind": "crashes"}))
+    finally:
+        runner.close()
+    assert "server crashed during benchmark (exit 101)" in failure.value.reason
+    assert "panicked" in failure.value.log_tail
+    leftovers = subprocess.run(
+        ["pgrep", "-af", str(tmp_path)], capture_output=True, text=True
+    ).stdout.strip()
+    assert leftovers == ""  # the baseline Redis was stopped too
