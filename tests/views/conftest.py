@@ -110,7 +110,7 @@ class Dashboard:
     log: Path
 
     def study_id(self, name: str) -> int:
-        studies = get_json(f"{self.url}/api/studies")["studies"]
+        studies = get_json(f"{self.url}/api/studies")["study_summaries"]
         return next(int(s["study_id"]) for s in studies if s["study_name"] == name)
 
 
