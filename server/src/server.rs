@@ -14,6 +14,9 @@ use crate::connection::{Conn, Status};
 use crate::db::{now_ms, Db, Rng};
 use crate::pool::ResponsePool;
 
+/// A command queued by MULTI: owned argument bytes and their ranges.
+pub type QueuedCommand = (Vec<u8>, Vec<(usize, usize)>);
+
 /// Per-client state visible to commands.
 pub struct ClientState {
     pub id: u64,
@@ -22,7 +25,7 @@ pub struct ClientState {
     pub laddr: String,
     pub created: Instant,
     /// Queued commands while in MULTI (owned argument bytes + ranges).
-    pub multi: Option<Vec<(Vec<u8>, Vec<(usize, usize)>)>>,
+    pub multi: Option<Vec<QueuedCommand>>,
     pub multi_dirty: bool,
     pub close_after_reply: bool,
     pub resp: u8,

@@ -96,6 +96,7 @@ fn set_name(ctx: &mut Ctx<'_, '_>, name: &[u8]) {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 /// One CLIENT LIST line in Redis's field order (fields we do not track are reported as Redis's idle values).
 fn client_line(
     id: u64,
@@ -173,6 +174,9 @@ pub fn client(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
             ctx.out.bulk(format!("{line}\n").as_bytes());
         }
         b"list" => {
+            if argc != 2 {
+                return ctx.err(crate::cmd::SYNTAX);
+            }
             let clients = ctx.shared.clients.lock().unwrap_or_else(|p| p.into_inner()).clone();
             let mut s = String::new();
             for (id, info) in &clients {

@@ -4,11 +4,10 @@ use crate::cmd::{arity_error, float_arg, int_arg, wrongtype, Args, Ctx, NOT_INTE
 use crate::db::{Bytes, Entry, Map, Value};
 use crate::reply::{format_incr_float, Reply};
 
+type HashAndOut<'c> = (&'c mut Map<Bytes, Vec<u8>>, &'c mut Vec<u8>);
+
 /// Mutable hash at `key`, created when missing; None after replying WRONGTYPE.
-fn hash_mut<'c>(
-    ctx: &'c mut Ctx<'_, '_>,
-    key: &[u8],
-) -> Option<(&'c mut Map<Bytes, Vec<u8>>, &'c mut Vec<u8>)> {
+fn hash_mut<'c>(ctx: &'c mut Ctx<'_, '_>, key: &[u8]) -> Option<HashAndOut<'c>> {
     let Ctx { out, locked, db, .. } = ctx;
     let shard = locked.shard_idx(db.shard_of(key));
     if matches!(shard.get(key), Some(e) if !matches!(e.value, Value::Hash(_))) {
@@ -37,7 +36,7 @@ fn with_hash(
 }
 
 fn set_pairs(ctx: &mut Ctx<'_, '_>, args: &Args<'_>, name: &str) -> Option<i64> {
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         ctx.err(&arity_error(name));
         return None;
     }

@@ -136,8 +136,10 @@ fn index(i: i64, len: usize) -> Option<usize> {
 }
 
 pub fn lindex(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
-    let Some(i) = int_arg(args.get(2)) else { return ctx.err(NOT_INTEGER) };
+    // Like Redis: the key is looked up (and type-checked) before the index is parsed.
+    let idx = int_arg(args.get(2));
     let (l, out) = list_or_return!(ctx, args.get(1), |o| o.null());
+    let Some(i) = idx else { return out.error(NOT_INTEGER) };
     match index(i, l.len()) {
         Some(i) => out.bulk(&l[i]),
         None => out.null(),
@@ -145,8 +147,9 @@ pub fn lindex(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
 }
 
 pub fn lset(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
-    let Some(i) = int_arg(args.get(2)) else { return ctx.err(NOT_INTEGER) };
+    let idx = int_arg(args.get(2));
     let (l, out) = list_or_return!(ctx, args.get(1), |o| o.error(NO_SUCH_KEY));
+    let Some(i) = idx else { return out.error(NOT_INTEGER) };
     match index(i, l.len()) {
         Some(i) => {
             l[i] = args.get(3).into();

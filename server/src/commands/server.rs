@@ -247,7 +247,7 @@ pub fn config(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
             }
         }
         b"set" => {
-            if args.len() < 4 || args.len() % 2 != 0 {
+            if args.len() < 4 || !args.len().is_multiple_of(2) {
                 return ctx.err(&arity_error("config|set"));
             }
             // Validate everything first so a failing pair changes nothing (like Redis).

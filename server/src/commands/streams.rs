@@ -62,7 +62,7 @@ pub fn xadd(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
         }
     }
     let fields = args.len() - i - 1;
-    if fields == 0 || fields % 2 != 0 {
+    if fields == 0 || !fields.is_multiple_of(2) {
         return ctx.err(&arity_error("xadd"));
     }
     let Ok(want) = parse_add_id(args.get(i)) else { return ctx.err(INVALID_ID) };

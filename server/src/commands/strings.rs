@@ -1,8 +1,7 @@
 //! GET SET SETNX SETEX MGET MSET MSETNX INCR* DECR* APPEND STRLEN GETSET GETDEL GETRANGE SETRANGE.
 
 use crate::cmd::{
-    arity_error, clamp_range, eq_ic, float_arg, int_arg, wrongtype, Args, Ctx, NOT_FLOAT, NOT_INTEGER,
-    OVERFLOW, SYNTAX,
+    arity_error, eq_ic, float_arg, int_arg, wrongtype, Args, Ctx, NOT_FLOAT, NOT_INTEGER, OVERFLOW, SYNTAX,
 };
 use crate::db::{now_ms, Entry, Value};
 use crate::reply::{format_incr_float, Reply};
@@ -159,7 +158,7 @@ pub fn mget(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
 }
 
 pub fn mset(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
-    if args.len() % 2 == 0 {
+    if args.len().is_multiple_of(2) {
         return ctx.err(&arity_error("mset"));
     }
     for i in (1..args.len()).step_by(2) {
@@ -170,7 +169,7 @@ pub fn mset(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
 }
 
 pub fn msetnx(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
-    if args.len() % 2 == 0 {
+    if args.len().is_multiple_of(2) {
         return ctx.err(&arity_error("msetnx"));
     }
     for i in (1..args.len()).step_by(2) {
@@ -296,17 +295,28 @@ pub fn getrange(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
     let Ctx { out, locked, db, .. } = ctx;
     match locked.shard_idx(db.shard_of(k)).get(k) {
         None => out.bulk(b""),
-        Some(Entry { value: Value::Str(s), .. }) => {
-            if start < 0 && end < 0 && start > end {
-                return out.bulk(b"");
-            }
-            match clamp_range(start, end, s.len()) {
-                Some((a, b)) => out.bulk(&s[a..=b]),
-                None => out.bulk(b""),
-            }
-        }
+        Some(Entry { value: Value::Str(s), .. }) => match getrange_bounds(start, end, s.len()) {
+            Some((a, b)) => out.bulk(&s[a..=b]),
+            None => out.bulk(b""),
+        },
         Some(_) => wrongtype(out),
     }
+}
+
+/// GETRANGE's index rules (they differ from LRANGE: a negative end clamps to 0).
+fn getrange_bounds(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
+    let len = len as i64;
+    if (start < 0 && end < 0 && start > end) || len == 0 {
+        return None;
+    }
+    let mut s = if start < 0 { len + start } else { start };
+    let mut e = if end < 0 { len + end } else { end };
+    s = s.max(0);
+    e = e.max(0);
+    if e >= len {
+        e = len - 1;
+    }
+    (s <= e).then_some((s as usize, e as usize))
 }
 
 pub fn setrange(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {

@@ -42,13 +42,13 @@ pub fn zadd(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
         i += 1;
     }
     let rest = args.len() - i;
-    if rest == 0 || rest % 2 != 0 {
+    if rest == 0 || !rest.is_multiple_of(2) {
         return ctx.err(SYNTAX);
     }
     if nx && xx {
         return ctx.err("ERR XX and NX options at the same time are not compatible");
     }
-    if (gt && nx) || (lt && nx) || (gt && lt) {
+    if (nx && (gt || lt)) || (gt && lt) {
         return ctx.err("ERR GT, LT, and/or NX options at the same time are not compatible");
     }
     if incr && rest > 2 {
@@ -306,12 +306,11 @@ fn run_range(z: Option<&mut ZSet>, q: &RangeQuery, out: &mut Vec<u8>) {
     }
 }
 
+/// (byscore, rev, withscores, limit).
+type RangeOptions = (bool, bool, bool, Option<(i64, i64)>);
+
 /// Parses WITHSCORES / LIMIT (and for ZRANGE: BYSCORE / REV) options starting at `from`.
-fn range_options(
-    args: &Args<'_>,
-    from: usize,
-    allow_by: bool,
-) -> Result<(bool, bool, bool, Option<(i64, i64)>), &'static str> {
+fn range_options(args: &Args<'_>, from: usize, allow_by: bool) -> Result<RangeOptions, &'static str> {
     let (mut byscore, mut rev, mut withscores, mut limit) = (false, false, false, None);
     let mut i = from;
     while i < args.len() {
