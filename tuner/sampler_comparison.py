@@ -167,6 +167,11 @@ def to_markdown(
         "(optional extra `redisevolve[gp]`)."
     )
     return TEMPLATE.format(
+        n_params=len(spec.params),
+        min_reps=spec.workload.min_repetitions,
+        max_reps=spec.workload.max_repetitions,
+        target_ci=f"{spec.workload.target_ci_pct:g}",
+        constraints=" or ".join(f"`{c.expr}`" for c in spec.param_constraints) or "none",
         summary=_summary(rows, checkpoints),
         seeds=seeds,
         trials=trials,
@@ -202,13 +207,15 @@ Made by `python -m tuner.sampler_comparison --seeds {seeds} --trials {trials} --
 studies/SAMPLERS.md` (tuner/sampler_comparison.py): in-memory storage, no delays.
 
 Each study is what `tuner study run --runner mock --sampler NAME --seed SEED` does: the
-shipped spec studies/redis-throughput.toml (10 knobs incl. the dead `buffers.max_size`
-and the build params `build.allocator`, `build.profile`; budget set to {trials} trials),
+shipped spec studies/redis-throughput.toml ({n_params} knobs incl. the dead
+`buffers.max_size` and the build params `build.allocator`, `build.profile`; budget set
+to {trials} trials),
 the real study loop (tuner.study.StudyLoop: default config enqueued first, constraints
 rejected before measuring and re-asked, median pruning from repetition 3), the sampler
 settings of tuner.samplers.make_sampler, and the mock runner's A/A noise model (per-pair
-CV 7% at P=1 and 13% at P=16, 3% outliers, 1% per-trial bias; 3-10 repetitions, stop at
-a 3% CI half-width). Finalist re-measurement is not part of it.
+CV 7% at P=1 and 13% at P=16, 3% outliers, 1% per-trial bias; {min_reps}-{max_reps}
+repetitions, stop at a {target_ci}% CI half-width). Finalist re-measurement is not part
+of it.
 
 Each cell is the mean over {seeds} seeds (± standard error) of the **true, noiseless
 fitness of the trial the study reports as best** (the COMPLETE trial with the highest
@@ -217,9 +224,8 @@ reward lucky noise. The default config's true fitness is {default:.2f}; the
 landscape's known optimum on the spec's grid is {optimum:.2f} (`MockLandscape().optimum()`).
 "pruned" is the share of budget trials the median pruner stopped early; "repetitions
 per study" counts paired repetitions, the wall-clock proxy (roughly 10 s each with the
-shipped workload); "constraint rejections" are candidates violating
-`prewarm <= capacity` or `read_size <= max_size`, re-asked without measuring (they use
-no budget).
+shipped workload); "constraint rejections" are candidates violating {constraints},
+re-asked without measuring (they use no budget).
 
 {table}
 
@@ -238,10 +244,10 @@ Keep `auto` = **CMA-ES** for throughput (single-objective) studies, as
 tuner.samplers.make_sampler builds it (with margin for the integer knobs, TPE as the
 independent sampler for the categorical build params). On this landscape it has the
 best mean at every checkpoint, and it gets there with fewer paired repetitions than TPE
-(the median pruner stops more of its trials). Its lead over TPE is within noise (see
-the s.e. gaps above), so `--sampler tpe` is a sound alternative, and the better one for
-spaces dominated by categorical params, which CMA-ES cannot model. Random search trails
-clearly; NSGA-II used on a single objective is no better than TPE.
+(the median pruner stops more of its trials). TPE comes second (its gap in standard
+errors is above), so `--sampler tpe` is the alternative, and the better one for spaces
+dominated by categorical params, which CMA-ES cannot model. Random search trails
+clearly; NSGA-II used on a single objective does not beat TPE.
 
 For Pareto studies `auto` stays NSGA-II (CMA-ES is single-objective); this comparison
 does not rank multi-objective samplers.
