@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import time
 from collections.abc import Iterator, Sequence
 
 import pytest
@@ -278,4 +279,78 @@ def test_binary_safe_values(differ: Differ) -> None:
         [("SET", "k0", blob), ("GET", "k0"), ("STRLEN", "k0"), ("HSET", "k1", blob, blob)]
     )
     differ.run_all([("HGETALL", "k1"), ("SADD", "k2", blob), ("SMEMBERS", "k2")])
+    differ.finish()
+
+
+def test_keys_really_expire(differ: Differ) -> None:
+    """Short TTLs elapse: every read path hides the key afterwards, on both servers alike."""
+    fresh(differ)
+    differ.run_all(
+        program_of(
+            "SET k0 v PX 50; RPUSH k1 a; PEXPIRE k1 50; SADD k2 m; EXPIRE k2 100000; "
+            "PEXPIRE k2 60; HSET k3 f v; PEXPIREAT k3 1; SET k4 v EX 100000"
+        )
+    )
+    time.sleep(0.4)
+    differ.run_all(
+        program_of(
+            "GET k0; EXISTS k0 k1 k2 k3 k4; TYPE k1; LLEN k1; SCARD k2; TTL k2; PTTL k0; "
+            "KEYS *; HGETALL k3; RENAME k0 k5; INCR k0; TTL k0; SADD k2 n; TTL k2"
+        )
+    )
+    differ.run(("SCAN", "0"))
+    differ.finish()
+
+
+def test_big_values(differ: Differ) -> None:
+    """Values of hundreds of kilobytes survive SET/APPEND/GETRANGE/SETRANGE intact."""
+    fresh(differ)
+    big = "".join(chr(48 + i % 75) for i in range(300_000))
+    differ.run_all(
+        [
+            ("SET", "k0", big),
+            ("APPEND", "k0", big),
+            ("STRLEN", "k0"),
+            ("GETRANGE", "k0", "299990", "300010"),
+            ("SETRANGE", "k0", "700000", "tail"),
+            ("STRLEN", "k0"),
+            ("GET", "k0"),
+            ("RPUSH", "k1", big, big[:1000]),
+            ("LINDEX", "k1", "0"),
+            ("HSET", "k2", big[:5000], big),
+            ("HSTRLEN", "k2", big[:5000]),
+        ]
+    )
+    differ.finish()
+
+
+def test_large_collections(differ: Differ) -> None:
+    """Thousands of elements: ranges, ranks, removals and set algebra at scale."""
+    fresh(differ)
+    members = [f"m{i}" for i in range(3000)]
+    differ.run_all(
+        [
+            ("RPUSH", "k0", *members),
+            ("SADD", "k1", *members[::2]),
+            ("SADD", "k2", *members[::3]),
+            ("HSET", "k3", *(x for m in members[:2000] for x in (m, m[::-1]))),
+            (
+                "ZADD",
+                "k4",
+                *(x for i, m in enumerate(members) for x in (str((i * 37) % 1001 / 8), m)),
+            ),
+        ]
+    )
+    differ.run_all(
+        program_of(
+            "LRANGE k0 1000 1010; LINDEX k0 -1500; LREM k0 1 m7; LTRIM k0 100 -100; LLEN k0; "
+            "LINSERT k0 BEFORE m2000 X; LRANGE k0 1890 1910; SCARD k1; SINTER k1 k2; "
+            "SDIFF k1 k2; SINTERSTORE k5 k1 k2; SCARD k5; SUNION k1 k2; HLEN k3; HGET k3 m1999; "
+            "HKEYS k3; ZCARD k4; ZRANGE k4 100 120 WITHSCORES; "
+            "ZRANGE k4 (10 20 BYSCORE LIMIT 5 10; "
+            "ZRANGEBYSCORE k4 -inf 1 WITHSCORES; ZRANK k4 m2999; ZREVRANK k4 m0; ZCOUNT k4 (5 (50; "
+            "ZREVRANGE k4 0 9 WITHSCORES; ZPOPMIN k4 5; ZPOPMAX k4 5; ZREM k4 m100 m200; "
+            "ZRANGE k4 +inf -inf BYSCORE REV LIMIT 0 7 WITHSCORES"
+        )
+    )
     differ.finish()

@@ -277,6 +277,7 @@ def small_buffer_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ru
     config = tmp / "perf_config.toml"
     config.write_text("[buffers]\nmax_size = 65536\nread_size = 4096\n")
     server = start_ours(tmp, config=config)
+    server.name = "ours (max_size 64 KiB)"
     try:
         yield server
     finally:
@@ -296,14 +297,17 @@ QUERY_LIMIT = 65536
     ],
 )
 def test_query_over_max_size_gets_error_and_close(
-    small_buffer_server: RunningServer, oversized: bytes
+    small_buffer_server: RunningServer, oversized: bytes, request: pytest.FixtureRequest
 ) -> None:
     if os.environ.get("RSO_SUBJECT") == "redis":
         pytest.skip("buffers.max_size is our server's knob")
     server = small_buffer_server
     with server.client() as watcher:
         assert watcher.execute("SET", *CANARY) == Simple(b"OK")
-        with RssProbe(server, "query over buffers.max_size"), server.client() as abuser:
+        with (
+            RssProbe(server, f"over max_size: {request.node.callspec.id}"),
+            server.client() as abuser,
+        ):
             # The server may close while we still write; the error reply must arrive anyway.
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 abuser.send_raw(oversized)
