@@ -11,7 +11,7 @@ from typing import Protocol
 
 from benchmark.endpoint import Endpoint
 from benchmark.errors import BenchmarkError
-from benchmark.pinning import DEFAULT_CLIENT_CPUS, taskset_prefix
+from benchmark.pinning import DEFAULT_CLIENT_CPUS, DEFAULT_NICE, nice_prefix, taskset_prefix
 from benchmark.redis8 import find_redis8_bin_dir
 
 
@@ -74,13 +74,15 @@ def run_tool(argv: Sequence[str], *, stdin: bytes | None, timeout: float) -> Too
 
 
 class LocalClient:
-    """redis-benchmark and redis-cli as local processes pinned with taskset to ``cpus``."""
+    """redis-benchmark and redis-cli as local processes pinned with taskset to ``cpus``,
+    at niceness ``nice`` (see benchmark.pinning.DEFAULT_NICE)."""
 
     def __init__(
         self,
         bin_dir: str | Path | None = None,
         *,
         cpus: str | None = DEFAULT_CLIENT_CPUS,
+        nice: int | None = DEFAULT_NICE,
     ) -> None:
         directory = Path(bin_dir) if bin_dir is not None else find_redis8_bin_dir()
         if directory is None:
@@ -91,7 +93,8 @@ class LocalClient:
         self.redis_benchmark = directory / "redis-benchmark"
         self.redis_cli = directory / "redis-cli"
         self.cpus = cpus
-        self._prefix = taskset_prefix(cpus)
+        self.nice = nice
+        self._prefix = [*nice_prefix(nice), *taskset_prefix(cpus)]
 
     def benchmark(self, endpoint: Endpoint, args: Sequence[str], *, timeout: float) -> ToolRun:
         argv = [

@@ -51,6 +51,8 @@ class PairedRun:
     ``on_repetition`` receives the running fitness after every repetition and may raise
     to abort (the tuner raises optuna.TrialPruned); at repetition 1 its CI is NaN.
     ``progress`` shows a rich bar (default: only when stderr is a terminal).
+    ``max_seconds`` bounds the wall clock: no repetition starts after it has passed
+    (stop_reason "time_budget"); the warm-up and the first repetition always run.
     """
 
     def __init__(
@@ -65,6 +67,7 @@ class PairedRun:
         *,
         progress: bool | None = None,
         resamples: int = stats.DEFAULT_RESAMPLES,
+        max_seconds: float | None = None,
     ) -> None:
         if max_repetitions is not None and max_repetitions < 1:
             raise ValueError(f"max_repetitions must be >= 1, got {max_repetitions}")
@@ -78,6 +81,7 @@ class PairedRun:
         self.min_repetitions = min(workload.min_repetitions, self.max_repetitions)
         self.progress = progress
         self.resamples = resamples
+        self.max_seconds = max_seconds
         self._rng = np.random.default_rng(seed)
         self._runs: list[RawRun] = []
         self._rss: dict[str, int | None] = {CANDIDATE: None, BASELINE: None}
@@ -228,6 +232,10 @@ class PairedRun:
                     )
                 if rep >= self.min_repetitions and rep >= 2 and half <= w.target_ci_pct:
                     stop_reason = "ci_target"
+                    break
+                elapsed = time.perf_counter() - self._t0
+                if self.max_seconds is not None and elapsed >= self.max_seconds:
+                    stop_reason = "time_budget"
                     break
         assert boot is not None
         return self._result(

@@ -57,3 +57,21 @@ def taskset_prefix(cpus: str | None) -> list[str]:
         warnings.warn(f"not pinning to CPUs {cpus}: {reason}", RuntimeWarning, stacklevel=2)
         return []
     return [taskset, "-c", cpus]
+
+
+DEFAULT_NICE = -20
+"""Servers and load generator run at this niceness when allowed (root): both sides of every
+pair get the same boost, and it keeps other work on the machine from landing inside a run."""
+
+
+def nice_prefix(nice: int | None) -> list[str]:
+    """``nice -n N`` for argv; nothing when N is None or raising priority is not permitted."""
+    if nice is None or nice == 0:
+        return []
+    nice_bin = shutil.which("nice")
+    if nice_bin is None or (nice < 0 and os.geteuid() != 0):
+        warnings.warn(
+            f"not changing niceness to {nice}: needs root and nice(1)", RuntimeWarning, stacklevel=2
+        )
+        return []
+    return [nice_bin, "-n", str(nice)]

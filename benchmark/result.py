@@ -87,6 +87,7 @@ class PairedResult:
     per_test: dict[str, TestStats]
     repetitions: int
     stop_reason: str
+    """``ci_target`` or ``max_repetitions`` (``time_budget`` only when given max_seconds)."""
     seconds: float
     baseline_version: str | None
     candidate_version: str | None

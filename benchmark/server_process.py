@@ -15,7 +15,7 @@ from types import TracebackType
 
 from benchmark.endpoint import Endpoint
 from benchmark.errors import ServerStartError
-from benchmark.pinning import DEFAULT_SERVER_CPUS, taskset_prefix
+from benchmark.pinning import DEFAULT_NICE, DEFAULT_SERVER_CPUS, nice_prefix, taskset_prefix
 
 PING = b"*1\r\n$4\r\nPING\r\n"
 
@@ -39,7 +39,8 @@ def answers_ping(host: str, port: int, timeout: float = 1.0) -> bool:
 
 
 class ServerProcess:
-    """Start ``argv`` (``{port}`` is replaced by the chosen port) pinned to ``cpus``.
+    """Start ``argv`` (``{port}`` is replaced by the chosen port) pinned to ``cpus``, at
+    niceness ``nice`` (see benchmark.pinning.DEFAULT_NICE).
 
     The process leads its own session, so stop() kills it and anything it spawned.
     Output goes to a log file whose tail explains crashes and start timeouts.
@@ -51,6 +52,7 @@ class ServerProcess:
         *,
         name: str = "server",
         cpus: str | None = DEFAULT_SERVER_CPUS,
+        nice: int | None = DEFAULT_NICE,
         port: int | None = None,
         host: str = "127.0.0.1",
         env: Mapping[str, str] | None = None,
@@ -65,6 +67,7 @@ class ServerProcess:
         self.port = port if port is not None else free_port(host)
         self.argv = [a.replace("{port}", str(self.port)) for a in argv]
         self.cpus = cpus
+        self.nice = nice
         self.env = dict(env) if env is not None else None
         self.cwd = str(cwd) if cwd is not None else None
         self.ready_timeout = ready_timeout
@@ -100,7 +103,7 @@ class ServerProcess:
         """Launch and wait until it answers PING; raises ServerStartError with the log tail."""
         if self._proc is not None:
             raise RuntimeError(f"{self.name} already started")
-        full = [*taskset_prefix(self.cpus), *self.argv]
+        full = [*nice_prefix(self.nice), *taskset_prefix(self.cpus), *self.argv]
         env = {**os.environ, **self.env} if self.env is not None else None
         with open(self.log_path, "ab") as log:
             try:

@@ -32,6 +32,9 @@ SUITE_TESTS: tuple[str, ...] = (
 """redis-benchmark's default suite, each name accepted by ``-t`` on its own."""
 
 
+DEFAULT_DURATION_S = 1.0
+
+
 class WorkloadError(ValueError):
     """A workload spec that cannot be measured; the message starts with ``workload.<field>``."""
 
@@ -46,9 +49,10 @@ class Workload:
     """One paired measurement's workload and its repetition policy.
 
     Exactly one of ``requests`` (per run) and ``duration_s`` (per run, calibrated into a
-    request count on the warm-up run) is set. ``weights`` maps unit names (``SET@P16``)
-    to fitness weights, 1.0 for any unit not named. ``target_ci_pct`` is the fitness CI
-    half-width, as a percentage of the fitness, at which repetitions stop.
+    request count on the warm-up run) is set; with neither, ``duration_s`` is 1 second.
+    ``weights`` maps unit names (``SET@P16``) to fitness weights, 1.0 for any unit not named.
+    ``target_ci_pct`` is the fitness CI half-width, as a percentage of the fitness, at which
+    repetitions stop.
     """
 
     tests: tuple[str, ...] = ("set", "get")
@@ -58,7 +62,7 @@ class Workload:
     keyspace: int = 100_000
     threads: int | None = None
     requests: int | None = None
-    duration_s: float | None = 1.0
+    duration_s: float | None = None
     weights: Mapping[str, float] = field(default_factory=dict)
     warmup: bool = True
     prefill: bool = True
@@ -68,6 +72,8 @@ class Workload:
     confidence: float = 0.95
 
     def __post_init__(self) -> None:
+        if self.requests is None and self.duration_s is None:
+            object.__setattr__(self, "duration_s", DEFAULT_DURATION_S)
         _validate(self)
 
     @property
@@ -116,8 +122,6 @@ class Workload:
                 if name == "tests":
                     value = [v.lower() if isinstance(v, str) else v for v in value]
                 kwargs[name] = tuple(value)
-        if "requests" in kwargs and "duration_s" not in kwargs:
-            kwargs["duration_s"] = None
         if "weights" in kwargs:
             if not isinstance(kwargs["weights"], Mapping):
                 raise WorkloadError(
