@@ -64,21 +64,39 @@ class Differ:
 
     def both(self, step: Sequence[str]) -> tuple[Reply, Reply]:
         ref, sub = self.ref.execute(*step), self.sub.execute(*step)
+        self._record(step, ref, sub)
+        return ref, sub
+
+    def _record(self, step: Sequence[str], ref: Reply, sub: Reply) -> None:
         self.history.append(
             f"{' '.join(map(repr, step))}\n    redis8: {ref!r}\n    ours:   {sub!r}"
         )
-        return ref, sub
 
     def run_all(self, steps: Sequence[Sequence[str]]) -> None:
         for step in steps:
             self.run(step)
 
+    def run_pipelined(self, steps: Sequence[Sequence[str]]) -> None:
+        """Send all steps in one write to each server (the batching path), then compare in order.
+
+        Random commands are not allowed here: checking them needs extra commands in between.
+        """
+        assert not any(s[0].upper() in RANDOM for s in steps), "random commands need run()"
+        ref_replies = self.ref.pipeline(steps, timeout=60)
+        sub_replies = self.sub.pipeline(steps, timeout=60)
+        for step, ref, sub in zip(steps, ref_replies, sub_replies, strict=True):
+            self._record(step, ref, sub)
+            self._compare(step, ref, sub)
+
     def run(self, step: Sequence[str]) -> None:
-        command = step[0].upper()
-        if self.queued is None and command == "SCAN":
+        if self.queued is None and step[0].upper() == "SCAN":
             self._scan(step)
             return
         ref, sub = self.both(step)
+        self._compare(step, ref, sub)
+
+    def _compare(self, step: Sequence[str], ref: Reply, sub: Reply) -> None:
+        command = step[0].upper()
         if self.queued is not None:
             self._in_transaction(step, command, ref, sub)
             return

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.server.commands import FAMILIES, mixed_program, program
+from tests.server.commands import FAMILIES, RANDOM, mixed_program, program
 from tests.server.conftest import RunningServer
 from tests.server.differ import Differ
 from tests.server.resp import Simple
@@ -353,4 +353,27 @@ def test_large_collections(differ: Differ) -> None:
             "ZRANGE k4 +inf -inf BYSCORE REV LIMIT 0 7 WITHSCORES"
         )
     )
+    differ.finish()
+
+
+def without_random(steps: Sequence[Sequence[str]]) -> list[Sequence[str]]:
+    return [s for s in steps if s[0].upper() not in RANDOM]
+
+
+@settings(settings.get_profile("rso-differential"))
+@given(steps=mixed_program())
+def test_random_programs_pipelined(differ: Differ, steps: list) -> None:
+    """The whole program in one write: exercises the server's batching under held locks."""
+    fresh(differ)
+    differ.run_pipelined(without_random(steps))
+    differ.finish()
+
+
+@pytest.mark.parametrize("case", sorted(TARGETED))
+def test_targeted_pipelined(differ: Differ, case: str) -> None:
+    fresh(differ)
+    steps = without_random(TARGETED[case])
+    if any(s[0].upper() in ("SCAN",) for s in steps) or "expire" in case:
+        pytest.skip("needs interactive order (SCAN iteration, TTL timing)")
+    differ.run_pipelined(steps)
     differ.finish()
