@@ -176,3 +176,41 @@ def test_show_and_export_read_a_postgres_study(postgres_url: str, tmp_path: Path
     )  # fmt: skip
     assert export.returncode == 0, export.stdout + export.stderr
     assert "num_shards" in out.read_text()
+
+
+def test_dashboard_serves_a_postgres_study(postgres_url: str, tmp_path: Path) -> None:
+    import urllib.request
+
+    from tests.postgres_fixture import free_port
+
+    spec = write_spec(tmp_path / "spec.toml")
+    env = {**os.environ, "TUNER_STUDIES_DIR": str(tmp_path / "studies")}
+    run = subprocess.run(
+        tuner(
+            "study", "run", "--spec", str(spec), "--runner", "mock", "--storage", postgres_url,
+            "--trials", "2", "--no-finalize", "-q",
+            env=env,
+        ),
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    port = free_port()
+    argv = tuner("dashboard", "--storage", postgres_url, "--port", str(port), env=env)
+    server = subprocess.Popen(
+        argv, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+
+        def studies() -> Any:
+            assert server.poll() is None, server.stderr.read().decode() if server.stderr else ""
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=5) as r:
+                    return json.loads(r.read())["study_summaries"]
+            except OSError:
+                return None
+
+        summaries = wait_for(studies, 60, "the dashboard to answer")
+        assert [s["study_name"] for s in summaries] == ["distributed"]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
