@@ -118,7 +118,7 @@ def suggest(trial: Trial, param: ParamSpec) -> Any:
     )
 
 
-def requeue(study: optuna.Study, trial: FrozenTrial) -> None:
+def requeue(study: optuna.Study, trial: FrozenTrial, reason: str = "") -> None:
     """Queue ``trial``'s params again (it was interrupted or its worker died)."""
     if not trial.params:
         return
@@ -126,24 +126,27 @@ def requeue(study: optuna.Study, trial: FrozenTrial) -> None:
     if len(history) > MAX_RETRIES:
         return
     distributions: dict[str, BaseDistribution] = dict(trial.distributions)
+    user_attrs: dict[str, Any] = {"retry_of": trial.number}
+    if reason:
+        user_attrs["retry_reason"] = reason
     study.add_trial(
         optuna.trial.create_trial(
             state=TrialState.WAITING,
             params=trial.params,
             distributions=distributions,
-            user_attrs={"retry_of": trial.number},
+            user_attrs=user_attrs,
             system_attrs={"failed_trial": history[0], "retry_history": history},
         )
     )
 
 
 def on_stale_trial(study: optuna.Study, trial: FrozenTrial) -> None:
-    """Heartbeat callback: a trial whose worker went silent is failed, then retried."""
-    study._storage.set_trial_user_attr(trial._trial_id, "failure_kind", FAILURE_INTERRUPTED)
-    study._storage.set_trial_user_attr(
-        trial._trial_id, "failure_reason", "worker stopped sending heartbeats"
-    )
-    requeue(study, trial)
+    """Heartbeat callback: a trial whose worker went silent was failed; retry it.
+
+    Optuna has already finished the trial, so its own attrs cannot change any more; the
+    reason goes on the retry (``retry_reason``).
+    """
+    requeue(study, trial, "worker stopped sending heartbeats")
 
 
 def fail_dead_workers(study: optuna.Study) -> list[int]:
@@ -172,7 +175,7 @@ def fail_dead_workers(study: optuna.Study) -> list[int]:
         except optuna.exceptions.UpdateFinishedTrialError:
             continue
         failed.append(trial.number)
-        requeue(study, storage.get_trial(trial._trial_id))
+        requeue(study, storage.get_trial(trial._trial_id), f"worker {worker} died mid-trial")
     return failed
 
 
@@ -486,7 +489,9 @@ class StudyLoop:
                 trial._trial_id, "failure_reason", f"interrupted by {stop.args[0]}"
             )
             self.study.tell(trial, state=TrialState.FAIL)
-            requeue(self.study, storage.get_trial(trial._trial_id))
+            requeue(
+                self.study, storage.get_trial(trial._trial_id), f"interrupted by {stop.args[0]}"
+            )
         except Exception as exc:
             self.progress.message(f"could not record the interrupted trial: {exc}")
 

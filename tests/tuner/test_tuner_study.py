@@ -265,3 +265,34 @@ def test_cmaes_is_refused_for_pareto_and_configured_for_single(
     assert isinstance(sampler, optuna.samplers.CmaEsSampler)
     assert sampler._with_margin
     assert isinstance(sampler._independent_sampler, optuna.samplers.TPESampler)
+
+
+def test_stale_heartbeat_fails_the_trial_and_the_next_run_retries_it(
+    tuner_env: Path, make_spec: Callable[..., Path]
+) -> None:
+    import time
+
+    from tuner.study import on_stale_trial, suggest
+
+    spec = load_spec(make_spec())
+    url = f"sqlite:///{tuner_env}/stale.db"
+    storage = open_storage(url, heartbeat_interval=1, grace_period=2, on_stale_trial=on_stale_trial)
+    study = open_study(spec, storage, study_name="t")
+    study.enqueue_trial(spec.defaults())
+    study.set_user_attr("default_enqueued", True)
+    # A worker on another machine asks, suggests, beats once and goes silent.
+    orphan = study.ask()
+    orphan.set_user_attr("worker", "elsewhere:1:1")
+    params = {p.name: suggest(orphan, p) for p in spec.params}
+    storage.record_heartbeat(orphan._trial_id)  # type: ignore[attr-defined]
+    time.sleep(3.5)
+
+    runner = RecordingRunner(make_runner("mock", spec, seed=0))
+    with InterruptGuard() as guard:
+        StudyLoop(study, spec, runner, guard).run(RunOptions(trials=2, prune=False))
+    trials = study.get_trials()
+    assert trials[orphan.number].state == TrialState.FAIL
+    retry = next(t for t in trials if t.user_attrs.get("retry_of") == orphan.number)
+    assert retry.user_attrs["retry_reason"] == "worker stopped sending heartbeats"
+    assert retry.state == TrialState.COMPLETE and retry.params == params
+    assert budget_used(study) == 2
