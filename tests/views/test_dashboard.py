@@ -152,3 +152,33 @@ def test_dashboard_refuses_a_missing_sqlite_file(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "no study database at" in done.stderr
     assert not (tmp_path / "typo.db").exists()
+
+
+@pytest.mark.postgres
+def test_dashboard_and_report_on_postgres(tmp_path: Path) -> None:
+    from tests.postgres_fixture import postgres_cluster
+
+    with postgres_cluster() as cluster:
+        url = cluster.create_database("views")
+        # A fresh database: the dashboard creates Optuna's schema and shows no study.
+        with serve_dashboard(tmp_path, url) as dashboard:
+            assert get_json(f"{dashboard.url}/api/studies")["study_summaries"] == []
+        done = tuner(
+            tmp_path,
+            "study", "run", "--runner", "mock", "--study", "pg", "--trials", "12",
+            "--seed", "4", "--storage", url, "--quiet", "--no-finalize",
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        study = optuna.load_study(study_name="pg", storage=url)
+        with serve_dashboard(tmp_path, url) as dashboard:
+            study_id = dashboard.study_id("pg")
+            detail = get_json(f"{dashboard.url}/api/studies/{study_id}?after=0")
+            served = get_json(f"{dashboard.url}/api/studies/{study_id}/param_importances")
+        assert len(detail["trials"]) == len(study.trials)
+        ours = param_importances(study)
+        theirs = [{i["name"]: i["importance"] for i in o} for o in served["param_importances"]]
+        assert ours[0] == pytest.approx(theirs[0], abs=1e-9)
+        report = tuner(tmp_path, "study", "report", "pg", "--storage", url, "-o",
+                       str(tmp_path / "report"), "--no-png")  # fmt: skip
+        assert report.returncode == 0, report.stderr
+        assert (tmp_path / "report" / "report.html").stat().st_size > 100_000
