@@ -587,13 +587,10 @@ def bench_command(
 
 
 def _measurement_table(m: Any, detail: Mapping[str, Any]) -> Any:
+    """The benchmark's own table when the runner kept the PairedResult, else a summary."""
     try:
-        from benchmark.result import PairedResult
-
-        from_dict = getattr(PairedResult, "from_dict", None)
-        if from_dict is not None and detail.get("runs") is not None:
-            return from_dict(detail).table()
-    except Exception:
+        return _paired_result(detail).table()
+    except (ImportError, KeyError, TypeError, ValueError):
         pass
     table = Table(
         title=f"fitness {m.fitness:.1f}% of baseline [{m.ci_low:.1f}, {m.ci_high:.1f}], "
@@ -604,6 +601,22 @@ def _measurement_table(m: Any, detail: Mapping[str, Any]) -> Any:
     for test, ratio in m.per_test.items():
         table.add_row(test, f"{ratio:.3f}")
     return table
+
+
+def _paired_result(detail: Mapping[str, Any]) -> Any:
+    """Rebuild benchmark.result.PairedResult from its to_dict() form."""
+    import dataclasses
+
+    from benchmark.result import PairedResult, RawRun, TestStats
+
+    names = {f.name for f in dataclasses.fields(PairedResult)}
+    data = {k: v for k, v in detail.items() if k in names}
+    data["per_test"] = {
+        name: TestStats(**{**stats, "ratios": tuple(stats["ratios"])})
+        for name, stats in data["per_test"].items()
+    }
+    data["runs"] = [RawRun(**run) for run in data["runs"]]
+    return PairedResult(**data)
 
 
 # ---------------------------------------------------------------------------- views

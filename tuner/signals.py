@@ -45,6 +45,7 @@ class InterruptGuard:
 
     def __init__(self) -> None:
         self._depth = 0
+        self._repeats = 0
         self.pending: int | None = None
         self.received: int | None = None
         self._previous: dict[int, Any] = {}
@@ -60,7 +61,13 @@ class InterruptGuard:
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.received is not None:
-            return  # Already stopping: a second Ctrl-C must not abort the cleanup.
+            # Already stopping: a second Ctrl-C must not abort the cleanup, but a user
+            # pressing it a third time wants out now (children may be left; the next
+            # run kills them from the pidfile).
+            self._repeats += 1
+            if self._repeats >= 2:
+                os._exit(EXIT_CODES.get(signal.Signals(signum), 128 + signum))
+            return
         if self._depth > 0:
             self.pending = signum
             return

@@ -205,3 +205,21 @@ def test_check_config_rejects_what_the_constraint_rejects(tmp_path: Path) -> Non
     path = tmp_path / "bad.toml"
     path.write_text(render_config({"response_pool.capacity": 32, "response_pool.prewarm": 64}))
     assert _check_config(path).returncode != 0
+
+
+def test_bench_rebuilds_the_benchmark_result_from_the_runner_detail() -> None:
+    from benchmark.result import PairedResult, RawRun, TestStats
+    from tuner.cli import _paired_result
+
+    run = RawRun(
+        "candidate", "x", "set", 1, "SET@P1", 1, "measure", 1000, 1e5,
+        0.1, 0.1, 0.2, 0.3, 0.5, 0.01, 0.0, 0.0,
+    )  # fmt: skip
+    stats = TestStats("SET@P1", 1.0, 1.1, 1.0, 1.2, 0.9, 0.8, 1e5, 9e4, (1.1,))
+    result = PairedResult(
+        110.0, 100.0, 120.0, 0.95, 9.0, 0.8, {"SET@P1": stats}, 1, "max_repetitions", 1.0,
+        "8.0.2", "0.1", {"candidate": None, "baseline": None}, [run],
+    )  # fmt: skip
+    rebuilt = _paired_result({"runner": "local", **result.to_dict()})
+    assert rebuilt.to_dict() == result.to_dict()
+    assert rebuilt.table().row_count == 1
