@@ -82,12 +82,15 @@ def snapshot_repo(dest: Path) -> Path:
     Other work may edit server/ while a test runs; the image tags hash the sources, so
     the tests build from a frozen copy (identical content gives the repo's own tags).
     """
-    for name in ("docker-compose.yml", ".dockerignore"):
+    from tuner.runners.compose import context_files
+
+    for name in ("docker-compose.yml", ".dockerignore", "server/Dockerfile"):
+        (dest / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / name, dest / name)
-    (dest / "server").mkdir()
-    for name in ("Cargo.toml", "Cargo.lock", "Dockerfile"):
-        shutil.copy2(REPO / "server" / name, dest / "server" / name)
-    shutil.copytree(REPO / "server" / "src", dest / "server" / "src")
+    for path in context_files(REPO):
+        target = dest / path.relative_to(REPO)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target)
     return dest / "docker-compose.yml"
 
 

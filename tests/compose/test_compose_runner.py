@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import subprocess
 import sys
 import time
@@ -176,3 +177,27 @@ def test_config_is_copied_into_the_container_for_a_remote_engine(
         assert math.isfinite(m.fitness)
     finally:
         runner.close()
+
+
+def test_the_tag_hashes_exactly_the_files_docker_sends(docker_engine: Any, tmp_path: Path) -> None:
+    """context_files() must agree with how the engine applies .dockerignore."""
+    from tuner.runners.compose import context_files
+
+    dockerfile = tmp_path / "Dockerfile.list"
+    dockerfile.write_text(
+        "FROM debian:bookworm-slim\nCOPY . /ctx\nRUN cd /ctx && find . -type f | sort > /files\n"
+    )
+    tag = "redisevolve/context-probe:test"
+    subprocess.run(
+        ["docker", "build", "-q", "-f", str(dockerfile), "-t", tag, str(REPO)],
+        check=True, capture_output=True, timeout=300,
+        env={**os.environ, "DOCKER_BUILDKIT": "1"},
+    )  # fmt: skip
+    try:
+        out = docker_engine.containers.run(tag, ["cat", "/files"], remove=True).decode()
+    finally:
+        remove_image(docker_engine, tag)
+    sent = sorted(line.removeprefix("./") for line in out.split())
+    hashed = sorted(p.relative_to(REPO).as_posix() for p in context_files(REPO))
+    assert sent == hashed
+    assert "server/Cargo.toml" in hashed and "server/src/main.rs" in hashed

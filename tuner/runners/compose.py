@@ -22,6 +22,7 @@ cleanup`` removes leftovers by hand.
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import hashlib
 import io
 import json
@@ -56,8 +57,6 @@ CLIENT_CPUS_ENV = "TUNER_CLIENT_CPUS"
 #: A CA bundle handed to image builds as the `extra_ca` secret (TLS-inspecting proxies).
 CA_BUNDLE_ENV = "SSL_CERT_FILE"
 DEFAULT_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
-#: Files of the build context that go into the server image (see the root .dockerignore).
-CONTEXT_FILES = ("server/Cargo.toml", "server/Cargo.lock", "server/src")
 SERVER_PORT = 6379
 LOG_TAIL_LINES = 60
 BUILD_TIMEOUT_S = 3600.0
@@ -155,18 +154,82 @@ def default_compose_file(spec: Any) -> Path:
 
 
 def context_digest(context: Path, dockerfile: Path) -> str:
-    """Content hash of the Dockerfile and every file the build context admits."""
+    """Content hash of the Dockerfile and every file the context's .dockerignore admits."""
     digest = hashlib.sha256()
     digest.update(dockerfile.read_bytes())
-    for entry in CONTEXT_FILES:
-        root = context / entry
-        paths = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
-        for path in paths:
-            if not path.is_file():
-                continue
-            digest.update(path.relative_to(context).as_posix().encode() + b"\0")
-            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    for path in context_files(context):
+        digest.update(path.relative_to(context).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
+
+
+def context_files(context: Path) -> list[Path]:
+    """Files of the build context that ``.dockerignore`` admits, sorted."""
+    ignore = context / ".dockerignore"
+    patterns = _ignore_patterns(ignore.read_text()) if ignore.is_file() else []
+    files: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(context):
+        rel_dir = Path(dirpath).relative_to(context)
+        # Prune directories that are excluded and that no later "!" pattern could re-admit.
+        dirnames[:] = sorted(
+            d
+            for d in dirnames
+            if not _ignored((rel_dir / d).as_posix(), patterns)
+            or _may_readmit((rel_dir / d).as_posix(), patterns)
+        )
+        for name in sorted(filenames):
+            rel = (rel_dir / name).as_posix()
+            if not _ignored(rel, patterns):
+                files.append(Path(dirpath) / name)
+    return sorted(files)
+
+
+def _ignore_patterns(text: str) -> list[tuple[bool, list[str]]]:
+    """(negated, path segments) per .dockerignore line, in order."""
+    patterns = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        negated = line.startswith("!")
+        pattern = line[1:].strip() if negated else line
+        segments = [s for s in pattern.strip("/").split("/") if s not in ("", ".")]
+        patterns.append((negated, segments))
+    return patterns
+
+
+def _segments_match(pattern: list[str], parts: list[str]) -> bool:
+    """Docker's rule: a pattern matches a path or any of its parent directories."""
+    if not pattern:
+        return True
+    if pattern[0] == "**":
+        return any(_segments_match(pattern[1:], parts[i:]) for i in range(len(parts) + 1))
+    return (
+        bool(parts)
+        and fnmatch.fnmatchcase(parts[0], pattern[0])
+        and (_segments_match(pattern[1:], parts[1:]))
+    )
+
+
+def _ignored(rel: str, patterns: list[tuple[bool, list[str]]]) -> bool:
+    ignored = False
+    parts = rel.split("/")
+    for negated, pattern in patterns:  # the last matching line wins
+        if _segments_match(pattern, parts):
+            ignored = not negated
+    return ignored
+
+
+def _may_readmit(rel_dir: str, patterns: list[tuple[bool, list[str]]]) -> bool:
+    parts = rel_dir.split("/")
+    for negated, pattern in patterns:
+        if negated and (
+            "**" in pattern
+            or [fnmatch.fnmatchcase(p, q) for p, q in zip(parts, pattern, strict=False)]
+            == [True] * min(len(parts), len(pattern))
+        ):
+            return True
+    return False
 
 
 def build_args_for(
