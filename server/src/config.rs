@@ -265,6 +265,12 @@ mod tests {
     }
 
     #[test]
+    fn shipped_file_equals_defaults() {
+        let c = Config::parse(include_str!("../perf_config.toml"), "perf_config.toml").unwrap();
+        assert_eq!(c, Config::default());
+    }
+
+    #[test]
     fn full_file() {
         let c = Config::parse(
             "num_shards = 4\nthreads = 2\n[response_pool]\ncapacity = 10\nprewarm = 10\n\

@@ -6,6 +6,7 @@ pub mod config;
 pub mod connection;
 pub mod db;
 pub mod frame;
+pub mod longdouble;
 pub mod pool;
 pub mod reply;
 pub mod server;

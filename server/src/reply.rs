@@ -147,33 +147,6 @@ fn shortest_digits(d: f64) -> (bool, String, i32) {
     (neg, digits, k)
 }
 
-/// Formats an INCRBYFLOAT result: plain decimal notation, no exponent, no trailing zeros.
-pub fn format_incr_float(d: f64) -> String {
-    if d == 0.0 {
-        return "0".into();
-    }
-    let (neg, digits, k) = shortest_digits(d);
-    let mut out = String::new();
-    if neg {
-        out.push('-');
-    }
-    let nd = digits.len() as i32;
-    if k >= 0 {
-        out.push_str(&digits);
-        out.extend(std::iter::repeat_n('0', k as usize));
-    } else if nd + k > 0 {
-        let p = (nd + k) as usize;
-        out.push_str(&digits[..p]);
-        out.push('.');
-        out.push_str(&digits[p..]);
-    } else {
-        out.push_str("0.");
-        out.extend(std::iter::repeat_n('0', (-(nd + k)) as usize));
-        out.push_str(&digits);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,15 +162,6 @@ mod tests {
         assert_eq!(format_double(3.0), "3");
         assert_eq!(format_double(-2.5), "-2.5");
         assert_eq!(format_double(f64::INFINITY), "inf");
-    }
-
-    #[test]
-    fn incr_floats() {
-        assert_eq!(format_incr_float(10.6), "10.6");
-        assert_eq!(format_incr_float(1.0000001), "1.0000001");
-        assert_eq!(format_incr_float(1e20), "100000000000000000000");
-        assert_eq!(format_incr_float(-0.005), "-0.005");
-        assert_eq!(format_incr_float(3.0), "3");
     }
 
     #[test]

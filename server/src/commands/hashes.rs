@@ -1,8 +1,9 @@
 //! HSET HSETNX HGET HMGET HMSET HGETALL HDEL HLEN HEXISTS HINCRBY HINCRBYFLOAT HKEYS HVALS HSTRLEN.
 
-use crate::cmd::{arity_error, float_arg, int_arg, wrongtype, Args, Ctx, NOT_INTEGER};
+use crate::cmd::{arity_error, int_arg, wrongtype, Args, Ctx, NOT_INTEGER};
 use crate::db::{Bytes, Entry, Map, Value};
-use crate::reply::{format_incr_float, Reply};
+use crate::longdouble::{self, AddError};
+use crate::reply::Reply;
 
 type HashAndOut<'c> = (&'c mut Map<Bytes, Vec<u8>>, &'c mut Vec<u8>);
 
@@ -194,23 +195,24 @@ fn cleanup(ctx: &mut Ctx<'_, '_>, k: &[u8], created: bool) {
 }
 
 pub fn hincrbyfloat(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
-    let Some(by) = float_arg(args.get(3)) else { return ctx.err(crate::cmd::NOT_FLOAT) };
+    // Like Redis: the increment is validated before the key's type is checked.
+    match longdouble::validate(args.get(3)) {
+        None => return ctx.err(crate::cmd::NOT_FLOAT),
+        Some(false) => return ctx.err("ERR value is NaN or Infinity"),
+        Some(true) => {}
+    }
     let k = args.get(1);
     let f = args.get(2);
     let mut created = false;
     if let Some((h, out)) = hash_mut(ctx, k) {
         created = h.is_empty();
-        let cur = match h.get(f) {
-            None => Some(0.0),
-            Some(v) => float_arg(v),
-        };
-        match cur {
-            None => out.error("ERR hash value is not a float"),
-            Some(c) if !(c + by).is_finite() => out.error("ERR increment would produce NaN or Infinity"),
-            Some(c) => {
-                let text = format_incr_float(c + by);
-                h.insert(Bytes::from(f), text.clone().into_bytes());
+        match longdouble::add(h.get(f).map(|v| &v[..]).or(Some(b"0")), args.get(3)) {
+            Err(AddError::CurrentNotFloat) => out.error("ERR hash value is not a float"),
+            Err(AddError::NotFinite) => out.error("ERR increment would produce NaN or Infinity"),
+            Err(AddError::IncrementNotFloat) => out.error(crate::cmd::NOT_FLOAT),
+            Ok(text) => {
                 out.bulk(text.as_bytes());
+                h.insert(Bytes::from(f), text.into_bytes());
                 created = false;
             }
         }

@@ -179,6 +179,10 @@ fn generic_range(ctx: &mut Ctx<'_, '_>, args: &Args<'_>, rev: bool) {
         Some(Entry { value: Value::Stream(s), .. }) => s,
         Some(_) => return wrongtype(out),
     };
+    if count == Some(0) {
+        // Redis answers a null array for COUNT <= 0 on an existing stream.
+        return out.null_array();
+    }
     let inside = |id: &StreamId| {
         (if sx { *id > start } else { *id >= start }) && (if ex { *id < end } else { *id <= end })
     };

@@ -1,10 +1,11 @@
 //! GET SET SETNX SETEX MGET MSET MSETNX INCR* DECR* APPEND STRLEN GETSET GETDEL GETRANGE SETRANGE.
 
 use crate::cmd::{
-    arity_error, eq_ic, float_arg, int_arg, wrongtype, Args, Ctx, NOT_FLOAT, NOT_INTEGER, OVERFLOW, SYNTAX,
+    arity_error, eq_ic, int_arg, wrongtype, Args, Ctx, NOT_FLOAT, NOT_INTEGER, OVERFLOW, SYNTAX,
 };
 use crate::db::{now_ms, Entry, Value};
-use crate::reply::{format_incr_float, Reply};
+use crate::longdouble::{self, AddError};
+use crate::reply::Reply;
 
 /// Largest string SETRANGE/APPEND may build (Redis's proto-max-bulk-len).
 const MAX_STRING: usize = 512 * 1024 * 1024;
@@ -22,11 +23,14 @@ pub fn get(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
 pub fn set(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
     let key = args.get(1);
     let (mut nx, mut xx, mut get, mut keepttl) = (false, false, false, false);
-    let mut expire: Option<(i64, bool, bool, &str)> = None; // (amount, is_ms, absolute, name)
+    // Redis's parseExtendedStringArgumentsOrReply: the same expiry option may repeat (last wins),
+    // different ones conflict; the number is parsed only after every option was accepted.
+    let mut expire: Option<(&str, &[u8])> = None;
     let mut i = 3;
     while i < args.len() {
         let a = args.get(i);
-        let has_next = i + 1 < args.len();
+        let next = (i + 1 < args.len()).then(|| args.get(i + 1));
+        let kind = ["EX", "PX", "EXAT", "PXAT"].into_iter().find(|o| eq_ic(a, o));
         if eq_ic(a, "NX") && !xx {
             nx = true;
         } else if eq_ic(a, "XX") && !nx {
@@ -35,15 +39,11 @@ pub fn set(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
             get = true;
         } else if eq_ic(a, "KEEPTTL") && expire.is_none() {
             keepttl = true;
-        } else if !keepttl
-            && expire.is_none()
-            && has_next
-            && ["EX", "PX", "EXAT", "PXAT"].iter().any(|o| eq_ic(a, o))
-        {
-            let Some(v) = int_arg(args.get(i + 1)) else { return ctx.err(NOT_INTEGER) };
-            let is_ms = eq_ic(a, "PX") || eq_ic(a, "PXAT");
-            let absolute = eq_ic(a, "EXAT") || eq_ic(a, "PXAT");
-            expire = Some((v, is_ms, absolute, "set"));
+        } else if let (Some(kind), Some(v)) = (kind, next) {
+            if keepttl || expire.is_some_and(|(k, _)| k != kind) {
+                return ctx.err(SYNTAX);
+            }
+            expire = Some((kind, v));
             i += 1;
         } else {
             return ctx.err(SYNTAX);
@@ -51,16 +51,19 @@ pub fn set(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
         i += 1;
     }
     let mut expire_at = 0u64;
-    if let Some((v, is_ms, absolute, name)) = expire {
-        let invalid = format!("ERR invalid expire time in '{name}' command");
+    if let Some((kind, raw)) = expire {
+        let Some(v) = int_arg(raw) else { return ctx.err(NOT_INTEGER) };
+        let invalid = "ERR invalid expire time in 'set' command";
         if v <= 0 {
-            return ctx.err(&invalid);
+            return ctx.err(invalid);
         }
+        let is_ms = kind == "PX" || kind == "PXAT";
+        let absolute = kind == "EXAT" || kind == "PXAT";
         let ms = if is_ms { Some(v) } else { v.checked_mul(1000) };
         let at = ms.and_then(|ms| if absolute { Some(ms) } else { ms.checked_add(now_ms() as i64) });
         match at {
             Some(at) => expire_at = at as u64,
-            None => return ctx.err(&invalid),
+            None => return ctx.err(invalid),
         }
     }
     let (shard, out) = ctx.shard_out(key);
@@ -220,24 +223,22 @@ pub fn decrby(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
 
 pub fn incrbyfloat(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
     let key = args.get(1);
-    let Some(by) = float_arg(args.get(2)) else { return ctx.err(NOT_FLOAT) };
-    let shard = ctx.shard(key);
-    let cur = match shard.get(key) {
-        None => 0.0,
-        Some(Entry { value: Value::Str(s), .. }) => match float_arg(s) {
-            Some(v) => v,
-            None => return ctx.err(NOT_FLOAT),
-        },
-        Some(_) => return wrongtype(ctx.out),
+    let (shard, out) = ctx.shard_out(key);
+    let result = match shard.get(key) {
+        None => longdouble::add(None, args.get(2)),
+        Some(Entry { value: Value::Str(s), .. }) => longdouble::add(Some(s), args.get(2)),
+        Some(_) => return wrongtype(out),
     };
-    let n = cur + by;
-    if !n.is_finite() {
-        return ctx.err("ERR increment would produce NaN or Infinity");
+    match result {
+        Ok(text) => {
+            out.bulk(text.as_bytes());
+            // Keeps the TTL of an existing key, like Redis.
+            let entry = shard.get_or_insert_with(key, || Value::Str(Vec::new()));
+            entry.value = Value::Str(text.into_bytes());
+        }
+        Err(AddError::NotFinite) => out.error("ERR increment would produce NaN or Infinity"),
+        Err(_) => out.error(NOT_FLOAT),
     }
-    let text = format_incr_float(n);
-    let entry = shard.get_or_insert_with(key, || Value::Str(Vec::new()));
-    entry.value = Value::Str(text.clone().into_bytes());
-    ctx.out.bulk(text.as_bytes());
 }
 
 pub fn append(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {

@@ -342,7 +342,8 @@ pub fn zrange(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
         Ok(o) => o,
         Err(e) => return ctx.err(e),
     };
-    if limit.is_some() && !byscore {
+    // Like Redis, only a LIMIT count other than -1 conflicts with a rank range.
+    if limit.is_some_and(|(_, count)| count != -1) && !byscore {
         return ctx
             .err("ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX");
     }
@@ -358,6 +359,7 @@ pub fn zrange(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
         };
         RangeBy::Index(s, e)
     };
+    let limit = if byscore { limit } else { None };
     let q = RangeQuery { by, rev, withscores, limit };
     with_zset(ctx, args.get(1), |z, out| run_range(z, &q, out));
 }

@@ -1,0 +1,56 @@
+/* INCRBYFLOAT / HINCRBYFLOAT arithmetic exactly as Redis does it: C long double (x87 80-bit on
+ * x86-64), parsed with strtold and printed with "%.17Lf" minus trailing zeros. Rust has no
+ * long double type, so this small file is compiled by build.rs. */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <stdlib.h>
+
+#define MAX_LONG_DOUBLE_CHARS (5 * 1024)
+
+/* Redis's string2ld: 1 on success. */
+static int parse_ld(const char *s, size_t slen, long double *dp) {
+    char buf[MAX_LONG_DOUBLE_CHARS];
+    long double value;
+    char *eptr;
+    if (slen == 0 || slen >= sizeof(buf)) return 0;
+    memcpy(buf, s, slen);
+    buf[slen] = '\0';
+    errno = 0;
+    value = strtold(buf, &eptr);
+    if (isspace((unsigned char)buf[0]) || eptr[0] != '\0' ||
+        ((errno == ERANGE) && (value == HUGE_VALL || value == -HUGE_VALL || fpclassify(value) == FP_ZERO)) ||
+        isnan(value))
+        return 0;
+    *dp = value;
+    return 1;
+}
+
+/* 1 if `s` parses as a long double; *finite tells whether it is finite. */
+int rso_ld_valid(const char *s, size_t slen, int *finite) {
+    long double v;
+    if (!parse_ld(s, slen, &v)) return 0;
+    *finite = isfinite(v) ? 1 : 0;
+    return 1;
+}
+
+/* cur (NULL = 0) + incr, formatted into out. Returns the length, or -1 when cur is not a float,
+ * -2 when incr is not a float, -3 when the sum is NaN or infinite, -4 when out is too small. */
+long rso_ld_add(const char *cur, size_t curlen, const char *incr, size_t incrlen, char *out, size_t outlen) {
+    long double value = 0, by;
+    if (cur != NULL && !parse_ld(cur, curlen, &value)) return -1;
+    if (!parse_ld(incr, incrlen, &by)) return -2;
+    value += by;
+    if (isnan(value) || isinf(value)) return -3;
+    int l = snprintf(out, outlen, "%.17Lf", value);
+    if (l < 0 || (size_t)l + 1 > outlen) return -4;
+    if (strchr(out, '.') != NULL) {
+        char *p = out + l - 1;
+        while (*p == '0') { p--; l--; }
+        if (*p == '.') l--;
+    }
+    if (l == 2 && out[0] == '-' && out[1] == '0') { out[0] = '0'; l = 1; }
+    return l;
+}
