@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -195,6 +196,26 @@ class RespClient:
         encoded = [encode_command(c) for c in commands]
         self.send_raw(b"".join(encoded))
         return self.read_replies(len(encoded), timeout)
+
+    def send_and_read(self, payload: bytes, count: int, timeout: float = 120.0) -> list[Reply]:
+        """Write `payload` from a helper thread while reading `count` replies, so a large
+        pipeline cannot deadlock with the server's writes."""
+        errors: list[BaseException] = []
+
+        def write() -> None:
+            try:
+                self.send_raw(payload)
+            except OSError as exc:
+                errors.append(exc)
+
+        writer = threading.Thread(target=write, daemon=True)
+        writer.start()
+        try:
+            return self.read_replies(count, timeout)
+        finally:
+            writer.join(timeout=timeout)
+            if errors:
+                raise errors[0]
 
     def is_closed_by_peer(self, timeout: float = 5.0) -> bool:
         """True when the server closes (EOF or reset) within `timeout` with nothing more to read."""

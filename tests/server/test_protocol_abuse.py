@@ -12,7 +12,6 @@ import json
 import os
 import socket
 import struct
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -183,14 +182,8 @@ def test_huge_declared_lengths_do_not_allocate(target: RunningServer, watcher: R
 
 
 def _pipeline(target: RunningServer, payload: bytes, count: int) -> list:
-    """Write `payload` from a thread while reading `count` replies, so neither side blocks."""
     with target.client(timeout=60) as client:
-        writer = threading.Thread(target=client.send_raw, args=(payload,))
-        writer.start()
-        try:
-            return client.read_replies(count, timeout=120)
-        finally:
-            writer.join(timeout=60)
+        return client.send_and_read(payload, count, timeout=120)
 
 
 def test_100k_pings_in_one_write(target: RunningServer, watcher: RespClient) -> None:
