@@ -201,3 +201,39 @@ def test_the_tag_hashes_exactly_the_files_docker_sends(docker_engine: Any, tmp_p
     hashed = sorted(p.relative_to(REPO).as_posix() for p in context_files(REPO))
     assert sent == hashed
     assert "server/Cargo.toml" in hashed and "server/src/main.rs" in hashed
+
+
+def test_trial_containers_run_on_the_cpu_sets_from_the_environment(
+    docker_engine: Any,
+    compose_spec: Callable[..., Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TUNER_SERVER_CPUS", "1")
+    monkeypatch.setenv("TUNER_CLIENT_CPUS", "0")
+    spec = load_spec(compose_spec())
+    runtime, build = spec.split(spec.defaults())
+    runner = ComposeRunner(spec, work_dir=tmp_path / "work")
+    seen: dict[str, str] = {}
+
+    def inspect(progress: Any) -> None:
+        for role in ("server", "redis", "bench"):
+            container = docker_engine.containers.get(f"{runner.prefix}-{role}")
+            seen[role] = container.attrs["HostConfig"]["CpusetCpus"]
+
+    try:
+        m = runner.evaluate(Candidate(runtime=runtime, build=build), on_progress=inspect)
+    finally:
+        runner.close()
+    assert seen == {"server": "1", "redis": "1", "bench": "0"}
+    assert m.detail["cpus"] == {"server": "1", "client": "0"}
+
+
+def test_a_cpu_set_the_engine_lacks_is_refused_up_front(
+    docker_engine: Any, compose_spec: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tuner.runners import RunnerUnavailable, make_runner
+
+    monkeypatch.setenv("TUNER_SERVER_CPUS", "4096")
+    with pytest.raises(RunnerUnavailable, match="server CPU set '4096'"):
+        make_runner("compose", load_spec(compose_spec()))
