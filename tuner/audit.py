@@ -65,6 +65,7 @@ class Point:
     ci_low: float | None = None
     ci_high: float | None = None
     failure: str | None = None
+    log_tail: str = ""
 
     @property
     def ci_width(self) -> float | None:
@@ -195,7 +196,7 @@ def _measure(
     try:
         m = runner.evaluate(Candidate(runtime, build), repetitions=reps)
     except TrialFailure as failure:
-        return Point(value, None, failure=failure.reason)
+        return Point(value, None, failure=failure.reason, log_tail=failure.log_tail[-1000:])
     return Point(value, m.fitness, m.ci_low, m.ci_high)
 
 
@@ -268,15 +269,20 @@ def judge(
     default_values = [p.fitness for p in defaults if p.fitness is not None]
     if len(default_values) < 2:
         failures = {p.failure for p in defaults if p.failure}
+        tail = next((p.log_tail for p in defaults if p.log_tail), "")
         raise AuditError(
             "the default config could not be measured twice, so there is no noise floor"
             + (f": {'; '.join(sorted(failures))}" if failures else "")
+            + (f"\n{tail}" if tail else "")
         )
+    default_values = [f for f in default_values if math.isfinite(f)]
+    if len(default_values) < 2:
+        raise AuditError("the default config's measurements are not finite numbers")
     default_range = max(default_values) - min(default_values)
     widths = [
         w
         for p in [*defaults, *(q for a in audits for q in a.points)]
-        if (w := p.ci_width) is not None
+        if (w := p.ci_width) is not None and math.isfinite(w)
     ]
     median_width = statistics.median(widths) if widths else 0.0
     band = max(default_range, median_width)
@@ -353,10 +359,15 @@ HEADERS = (
 def summary_line(result: AuditResult) -> str:
     """The noise floor in one sentence."""
     fitnesses = ", ".join(f"{p.fitness:.1f}" for p in result.defaults if p.fitness is not None)
+    width = (
+        f"{result.median_ci_width:.1f}"
+        if result.median_ci_width > 0
+        else "n/a (no measurement had a CI: use more --repetitions)"
+    )
     return (
         f"default config measured {len(result.defaults)}x: {fitnesses} (median "
         f"{result.default_median:.1f}); D = {result.default_range:.1f}, W = "
-        f"{result.median_ci_width:.1f}, noise band = {result.noise_band:.1f} fitness points"
+        f"{width}, noise band = {result.noise_band:.1f} fitness points"
     )
 
 

@@ -148,7 +148,9 @@ def audit_command(
             raise typer.Exit(stop.exit_code) from None
         finally:
             runner.close()
-    console.print(audit_table(result))
+    # Piped output (CI logs, `| tee`) keeps the table readable instead of 80 columns.
+    wide = console if console.is_terminal else Console(width=200)
+    wide.print(audit_table(result))
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(audit_markdown(result))
