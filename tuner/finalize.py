@@ -1,8 +1,10 @@
 """Pick a winner that is not a lucky draw: re-measure the top configs and the default.
 
 The top-k distinct feasible configs of the search (by fitness; for Pareto studies the
-front, best fitness first) and the spec's default config are each measured again with
-``finalist_repetitions`` paired repetitions. The winner is the best re-measured fitness
+front, best fitness first) and the spec's default config are measured again, in
+interleaved rounds (default, A, B, C, then rotated) so that machine drift hits all of
+them alike, until each has ``finalist_repetitions`` paired repetitions; the rounds are
+pooled by inverse variance. The winner is the best re-measured fitness
 (Pareto: among finalists whose re-measured p99 ratio is within ``max_p99_ratio`` and that
 satisfy the outcome constraints). The default can win: then nothing beat it. Results go
 to study user_attrs ``finalists`` and ``winner`` and to ``studies/NAME/best_config.toml``.
@@ -11,9 +13,11 @@ to study user_attrs ``finalists`` and ``winner`` and to ``studies/NAME/best_conf
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from statistics import NormalDist
 from typing import Any
 
 import optuna
@@ -22,7 +26,12 @@ from optuna.trial import FrozenTrial, TrialState
 from tuner.export import config_header, write_config
 from tuner.runners.base import Candidate, Runner, TrialFailure
 from tuner.spec import StudySpec
-from tuner.study import ProgressSink, measured_values, study_dir
+from tuner.study import ProgressSink, study_dir
+
+#: Finalists are measured in interleaved rounds until each has ``finalist_repetitions``
+#: paired repetitions (a round can stop early at the workload's CI target), at most this
+#: many rounds.
+MAX_ROUNDS = 6
 
 
 def _feasible(trial: FrozenTrial) -> bool:
@@ -83,43 +92,66 @@ def finalize_study(
 
     for label, number, params, search_fitness in candidates:
         runtime, build = spec.split(params)
-        entry: dict[str, Any] = {
-            "label": label,
-            "trial_number": number,
-            "is_default": label.startswith("default"),
-            "params": params,
-            "config": runtime,
-            "build": build,
-            "search_fitness": search_fitness,
-        }
-        sink.message(f"finalist {label}: measuring with up to {repetitions} repetitions")
-        started = time.monotonic()
-        try:
-            m = runner.evaluate(Candidate(runtime, build), repetitions=repetitions)
-        except TrialFailure as failure:
-            entry.update(
-                status="failed", failure_reason=failure.reason, log_tail=failure.log_tail[-2000:]
+        entries.append(
+            {
+                "label": label,
+                "trial_number": number,
+                "is_default": label.startswith("default"),
+                "params": params,
+                "config": runtime,
+                "build": build,
+                "search_fitness": search_fitness,
+                "status": "measured",
+                "rounds": [],
+            }
+        )
+    confidence = float(getattr(spec.workload, "confidence", 0.95))
+    for round_number in range(1, MAX_ROUNDS + 1):
+        pending = [
+            e for e in entries if e["status"] == "measured" and _repetitions(e) < repetitions
+        ]
+        if not pending:
+            break
+        # Rotate the order each round so no finalist always runs first (drift, warm caches).
+        shift = (round_number - 1) % len(pending)
+        for entry in pending[shift:] + pending[:shift]:
+            label = entry["label"]
+            wanted = repetitions - _repetitions(entry)
+            sink.message(f"finalist {label}: round {round_number}, up to {wanted} repetitions")
+            started = time.monotonic()
+            try:
+                m = runner.evaluate(Candidate(entry["config"], entry["build"]), repetitions=wanted)
+            except TrialFailure as failure:
+                entry.update(
+                    status="failed",
+                    failure_reason=failure.reason,
+                    log_tail=failure.log_tail[-2000:],
+                )
+                sink.message(f"finalist {label}: FAILED {failure.reason}")
+                continue
+            entry["rounds"].append(
+                {
+                    "fitness": m.fitness,
+                    "ci_low": m.ci_low,
+                    "ci_high": m.ci_high,
+                    "p99_ratio": m.p99_ratio,
+                    "per_test": dict(m.per_test),
+                    "repetitions": m.repetitions,
+                    "stop_reason": m.stop_reason,
+                    "build_tag": m.build_tag,
+                    "seconds": time.monotonic() - started,
+                }
             )
-            sink.message(f"finalist {label}: FAILED {failure.reason}")
-        else:
-            entry.update(
-                status="measured",
-                fitness=m.fitness,
-                ci_low=m.ci_low,
-                ci_high=m.ci_high,
-                p99_ratio=m.p99_ratio,
-                per_test=dict(m.per_test),
-                repetitions=m.repetitions,
-                stop_reason=m.stop_reason,
-                build_tag=m.build_tag,
-                feasible=all(c.satisfied(measured_values(m)) for c in spec.outcome_constraints),
-                seconds=time.monotonic() - started,
-            )
+            entry.update(pool_rounds(entry["rounds"], confidence))
+            entry["feasible"] = all(c.satisfied(entry) for c in spec.outcome_constraints)
             sink.message(
-                f"finalist {label}: fitness {m.fitness:.1f} [{m.ci_low:.1f}, {m.ci_high:.1f}] "
-                f"p99x {m.p99_ratio:.2f} reps {m.repetitions}"
+                f"finalist {label}: fitness {entry['fitness']:.1f} "
+                f"[{entry['ci_low']:.1f}, {entry['ci_high']:.1f}] "
+                f"p99x {entry['p99_ratio']:.2f} reps {entry['repetitions']}"
             )
-        entries.append(entry)
+    for entry in entries:
+        if entry["status"] == "measured" and not entry["rounds"]:
+            entry["status"] = "failed"
 
     winner = choose_winner(entries, spec, repetitions)
     entries = json.loads(json.dumps(entries, default=str))
@@ -166,6 +198,44 @@ def choose_winner(
         # Separate CIs are a conservative test: a clear win, not a lucky draw.
         winner["beats_default_clearly"] = best["ci_low"] > default["ci_high"]
     return winner
+
+
+def pool_rounds(rounds: list[dict[str, Any]], confidence: float) -> dict[str, Any]:
+    """Combine independent measurements of one config (fixed-effect, in log space).
+
+    Each round's CI gives its standard error; rounds are weighted by inverse variance,
+    so the pooled CI narrows as rounds add up. p99 and per-test ratios are geometric
+    means weighted by repetitions.
+    """
+    if len(rounds) == 1:  # Keep the runner's own (possibly asymmetric) interval.
+        keys = ("fitness", "ci_low", "ci_high", "p99_ratio", "per_test", "repetitions")
+        return {k: rounds[0][k] for k in keys}
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    weights, logs = [], []
+    for r in rounds:
+        se = (math.log(r["ci_high"]) - math.log(r["ci_low"])) / (2 * z)
+        weights.append(1.0 / max(se, 1e-6) ** 2)
+        logs.append(math.log(r["fitness"]))
+    mean = sum(w * x for w, x in zip(weights, logs, strict=True)) / sum(weights)
+    half = z / math.sqrt(sum(weights))
+    reps = [r["repetitions"] for r in rounds]
+
+    def geomean(values: list[float]) -> float:
+        return math.exp(sum(n * math.log(v) for n, v in zip(reps, values, strict=True)) / sum(reps))
+
+    tests = rounds[0]["per_test"].keys()
+    return {
+        "fitness": math.exp(mean),
+        "ci_low": math.exp(mean - half),
+        "ci_high": math.exp(mean + half),
+        "p99_ratio": geomean([r["p99_ratio"] for r in rounds]),
+        "per_test": {t: geomean([r["per_test"][t] for r in rounds]) for t in tests},
+        "repetitions": sum(reps),
+    }
+
+
+def _repetitions(entry: Mapping[str, Any]) -> int:
+    return sum(r["repetitions"] for r in entry["rounds"])
 
 
 def _params_key(params: Mapping[str, Any]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 from optuna.trial import TrialState
 
 from tuner.cli import flatten
-from tuner.finalize import finalize_study, select_finalists
+from tuner.finalize import MAX_ROUNDS, finalize_study, pool_rounds, select_finalists
 from tuner.runners import make_runner
 from tuner.runners.base import Candidate, Measurement, ProgressCallback
 from tuner.samplers import SamplerError, make_sampler
@@ -224,7 +225,16 @@ def test_finalize_remeasures_and_writes_best_config(
     assert winner is not None
     finalists = study.user_attrs["finalists"]
     assert finalists[0]["is_default"]
-    assert len(finalists) == len(runner.seen) == 4  # default + top 3 distinct configs
+    assert len(finalists) == 4  # default + top 3 distinct configs
+    measured = {json.dumps([c.runtime, c.build], sort_keys=True) for c in runner.seen}
+    assert len(measured) == 4
+    assert len(runner.seen) == sum(len(f["rounds"]) for f in finalists)
+    for f in finalists:
+        assert f["repetitions"] == sum(r["repetitions"] for r in f["rounds"])
+        assert f["repetitions"] >= 12 or len(f["rounds"]) == MAX_ROUNDS
+        if len(f["rounds"]) > 1:  # pooling narrows the interval
+            width = f["ci_high"] - f["ci_low"]
+            assert all(width < r["ci_high"] - r["ci_low"] for r in f["rounds"])
     chosen = select_finalists(study, spec, 3)
     ranked = sorted(
         study.get_trials(states=(TrialState.COMPLETE,)), key=lambda t: t.values[0], reverse=True
@@ -296,3 +306,22 @@ def test_stale_heartbeat_fails_the_trial_and_the_next_run_retries_it(
     assert retry.user_attrs["retry_reason"] == "worker stopped sending heartbeats"
     assert retry.state == TrialState.COMPLETE and retry.params == params
     assert budget_used(study) == 2
+
+
+def test_pooling_identical_rounds_keeps_the_estimate_and_narrows_the_ci() -> None:
+    r = {
+        "fitness": 110.0,
+        "ci_low": 100.0,
+        "ci_high": 121.0,
+        "p99_ratio": 0.9,
+        "per_test": {"SET@P1": 1.1},
+        "repetitions": 5,
+    }
+    one = pool_rounds([r], 0.95)
+    two = pool_rounds([r, dict(r)], 0.95)
+    assert one["fitness"] == pytest.approx(110.0)
+    assert (one["ci_low"], one["ci_high"]) == (pytest.approx(100.0), pytest.approx(121.0))
+    assert two["fitness"] == pytest.approx(110.0)
+    ratio = (math.log(two["ci_high"]) - math.log(two["ci_low"])) / math.log(121.0 / 100.0)
+    assert ratio == pytest.approx(1 / math.sqrt(2))
+    assert two["repetitions"] == 10 and two["p99_ratio"] == pytest.approx(0.9)
