@@ -163,6 +163,10 @@ class RunningServer:
     def client(self, timeout: float = 10.0) -> RespClient:
         return RespClient("127.0.0.1", self.port, timeout=timeout)
 
+    def open_fds(self) -> int:
+        """Number of file descriptors the server process holds (sockets included)."""
+        return len(list(Path(f"/proc/{self.pid}/fd").iterdir()))
+
     def rss_kb(self) -> int:
         """Resident set size of the server process (VmRSS, kB)."""
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():

@@ -248,7 +248,19 @@ HALF_FRAMES = [
 ]
 
 
+def wait_for_fds(target: RunningServer, limit: int, timeout: float = 10.0) -> int:
+    """Poll until the server holds at most `limit` fds (closed clients cleaned up)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        fds = target.open_fds()
+        if fds <= limit or time.monotonic() > deadline:
+            return fds
+        time.sleep(0.1)
+
+
 def test_clients_vanishing_mid_frame(target: RunningServer, watcher: RespClient) -> None:
+    """Each vanished client is cleaned up: no fd, no connection state, no memory left behind."""
+    fds_before = target.open_fds()
     with RssProbe(target, "600 clients vanishing mid-frame"):
         for round_ in range(600 // len(HALF_FRAMES) + 1):
             for i, frame in enumerate(HALF_FRAMES):
@@ -263,15 +275,22 @@ def test_clients_vanishing_mid_frame(target: RunningServer, watcher: RespClient)
         time.sleep(0.5)
     assert_healthy(target, watcher)
     assert watcher.execute("EXISTS", "k", "half:", "x", "inline-half") == 0
+    fds_after = wait_for_fds(target, fds_before + 5)
+    print(f"\n[fds] {target.name}: {fds_before} before, {fds_after} after 600 vanished clients")
+    assert fds_after <= fds_before + 5, (
+        f"{target.name} leaked {fds_after - fds_before} connections of vanished clients"
+    )
 
 
 def test_many_idle_connections(target: RunningServer, watcher: RespClient) -> None:
+    before = target.open_fds()
     with RssProbe(target, "300 idle connections"):
         socks = [socket.create_connection(("127.0.0.1", target.port)) for _ in range(300)]
         assert_healthy(target, watcher)
         for sock in socks:
             sock.close()
     assert_healthy(target, watcher)
+    assert wait_for_fds(target, before + 5) <= before + 5, "idle connections not cleaned up"
 
 
 @pytest.fixture(scope="module")
