@@ -6,6 +6,7 @@ REQUIRE_BROWSER=1 (CI), where a missing browser is a failure.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -17,7 +18,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from tests.views.conftest import ARTIFACTS, MockStudy, serve_dashboard
+from tests.views.conftest import ARTIFACTS, MockStudy, serve_dashboard, tuner
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
@@ -73,7 +74,7 @@ def _wait_for_text(driver: Any, *texts: str) -> str:
     try:
         return str(WebDriverWait(driver, WAIT_S, poll_frequency=0.25).until(found))
     except Exception:
-        _screenshot(driver, "dashboard-timeout.png")
+        _screenshot(driver, "browser-timeout.png")
         body = driver.find_element("tag name", "body").text
         raise AssertionError(f"page never showed {texts}; it shows:\n{body[:2000]}") from None
 
@@ -86,8 +87,8 @@ def _wait_for(driver: Any, script: str, what: str) -> Any:
             lambda d: d.execute_script(script)
         )
     except Exception:
-        _screenshot(driver, "dashboard-timeout.png")
-        raise AssertionError(f"dashboard never rendered {what}") from None
+        _screenshot(driver, "browser-timeout.png")
+        raise AssertionError(f"the page never rendered {what}") from None
 
 
 def _screenshot(driver: Any, name: str) -> Path:
@@ -159,3 +160,27 @@ def test_dashboard_renders_study_trials_and_importance(
             failure.user_attrs["failure_reason"],
         )
         _screenshot(browser, "dashboard-failed-trial.png")
+
+
+_RENDERED_FIGURES_AT_LEAST = """
+const done = [...document.querySelectorAll('div[id^="fig-"]')]
+  .filter(d => d.querySelector('.main-svg') && d.querySelectorAll('.trace').length > 0)
+  .map(d => d.id.slice(4));
+return done.length >= {n} ? done : null;
+"""
+
+
+def test_report_renders_offline_in_chromium(
+    browser: Any, throughput_study: MockStudy, tmp_path: Path
+) -> None:
+    out = tmp_path / "report"
+    done = tuner(throughput_study.workdir, "study", "report", throughput_study.name,
+                 "--storage", throughput_study.storage, "-o", str(out), "--no-png")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    figures = json.loads((out / "report.json").read_text())["figures"]
+    # file:// and no network access needed: plotly.js is inlined in the page.
+    browser.get((out / "report.html").as_uri())
+    script = _RENDERED_FIGURES_AT_LEAST.replace("{n}", str(len(figures)))
+    rendered = _wait_for(browser, script, "every report figure")
+    assert sorted(rendered) == sorted(figures)
+    _screenshot(browser, "report.png")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -73,16 +74,30 @@ def summary_section(study: optuna.Study) -> str:
         )
     else:
         parts.append("<p>No winner yet: run <code>tuner study finalize</code>.</p>")
-    reasons = Counter(
-        str(t.user_attrs.get("failure_reason", "unknown"))
-        for t in trials
-        if t.state == TrialState.FAIL
-    )
-    if reasons:
-        rows = [[reason, str(n)] for reason, n in reasons.most_common(10)]
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    groups: dict[str, list[int]] = {}
+    for t in failed:
+        reason = str(t.user_attrs.get("failure_reason", "unknown"))
+        # Constraint rejections name the offending values; group them by the rule alone.
+        groups.setdefault(re.sub(r"\s*\([^()]*\)$", "", reason), []).append(t.number)
+    if groups:
+        ranked = sorted(groups.items(), key=lambda kv: -len(kv[1]))[:10]
+        rows = [
+            [
+                reason,
+                str(len(numbers)),
+                ", ".join(map(str, numbers[:8])) + ("..." if len(numbers) > 8 else ""),
+            ]
+            for reason, numbers in ranked
+        ]
         parts.append("<h3>Failed trials by reason</h3>")
-        parts.append(_table(["failure reason", "trials"], rows, [""] * len(rows)))
+        parts.append(_table(["failure reason", "trials", "trial numbers"], rows, [""] * len(rows)))
     return "<section><h2>Summary</h2>" + "".join(parts) + "</section>"
+
+
+def _numbers(numbers: Sequence[int], limit: int = 8) -> str:
+    shown = ", ".join(map(str, numbers[:limit]))
+    return shown + (", ..." if len(numbers) > limit else "")
 
 
 def finalists_section(entries: Sequence[dict[str, Any]], winner: dict[str, Any] | None) -> str:
