@@ -221,6 +221,7 @@ def run_command(
             if (
                 finalize
                 and spec.budget.finalists > 0
+                and summary.stop_reason in ("budget", "timeout")
                 and study.user_attrs.get("finalized_at") != used
             ):
                 winner = finalize_study(study, spec, runner, progress=progress)

@@ -8,6 +8,8 @@ callback the study loop passes in.
 from __future__ import annotations
 
 import os
+import random
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ DEFAULT_STORAGE_URL = "sqlite:///studies/tuner.db"
 #: Seconds between heartbeats of a running trial, and after which a silent trial is stale.
 HEARTBEAT_INTERVAL_S = 30
 GRACE_PERIOD_S = 120
+CREATE_ATTEMPTS = 5
 
 StaleTrialCallback = Callable[[optuna.Study, FrozenTrial], None]
 
@@ -77,10 +80,16 @@ def open_storage(
             "grace_period": grace_period,
             "heartbeat_stale_trial_callback": on_stale_trial,
         }
-    try:
-        return RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
-    except Exception as exc:  # sqlalchemy/driver errors come in many classes
-        raise StorageError(f"storage {redact(url)}: cannot open: {exc}") from exc
+    for attempt in range(CREATE_ATTEMPTS):
+        try:
+            return RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+        except Exception as exc:  # sqlalchemy/driver errors come in many classes
+            # Workers starting together race to create the schema; the loser's retry
+            # finds the tables the winner made.
+            if attempt + 1 == CREATE_ATTEMPTS:
+                raise StorageError(f"storage {redact(url)}: cannot open: {exc}") from exc
+            time.sleep(0.2 * (attempt + 1) + random.random() * 0.2)
+    raise AssertionError("unreachable")
 
 
 def redact(url: str) -> str:

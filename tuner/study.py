@@ -272,7 +272,7 @@ class RunSummary:
     """What a run did and why it stopped."""
 
     study_name: str
-    stop_reason: str  # "budget" | "timeout" | "interrupted"
+    stop_reason: str  # "budget" | "timeout" | "budget (last trials run by other workers)"
     budget_used: int
     budget: int
     trials_run: int
@@ -334,6 +334,8 @@ class StudyLoop:
                 break
             trial = self._ask(options.trials)
             if trial is None:
+                # The worker that runs the last trial finalizes; this one just stops.
+                stop_reason = "budget (last trials run by other workers)"
                 break
             trials_run += 1
             finished = self._run_trial(trial, options)
