@@ -149,3 +149,34 @@ def test_redis_cli_interactive_session(ours: RunningServer) -> None:
             proc.wait(timeout=10)
         os.close(primary)
     assert ours.alive()
+
+
+def _redis_py_session(port: int) -> list[object]:
+    """Typical redis-py usage (RESP2: our server speaks RESP2 only)."""
+    import redis
+
+    client = redis.Redis(host="127.0.0.1", port=port, protocol=2, socket_timeout=10)
+    try:
+        client.flushdb()
+        out: list[object] = [client.ping(), client.set("py:a", 1), client.incr("py:a")]
+        pipe = client.pipeline(transaction=True)
+        pipe.incrbyfloat("py:f", 0.1).incrbyfloat("py:f", 0.2).get("py:a")
+        out.append(pipe.execute())
+        out.append(client.hset("py:h", mapping={"x": "1", "y": "2"}))
+        out.append(client.hgetall("py:h"))
+        out.append(client.zadd("py:z", {"a": 1.5, "b": 2}))
+        out.append(client.zrange("py:z", 0, -1, withscores=True))
+        out.append(client.xadd("py:s", {"f": "v"}, id="1-1"))
+        out.append(client.xrange("py:s"))
+        out.append(sorted(client.scan_iter(match="py:*", count=2)))
+        out.append(client.info("server")["redis_version"])
+        with pytest.raises(redis.ResponseError) as err:
+            client.lpush("py:a", "x")
+        out.append(str(err.value))
+        return out
+    finally:
+        client.close()
+
+
+def test_redis_py_client_gets_same_results(ours: RunningServer, redis8: RunningServer) -> None:
+    assert _redis_py_session(ours.port) == _redis_py_session(redis8.port)
