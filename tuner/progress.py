@@ -31,7 +31,7 @@ class StudyProgress(ProgressSink):
     """Rich progress for :class:`tuner.study.StudyLoop`; use as a context manager."""
 
     def __init__(self, console: Console | None = None, *, quiet: bool = False) -> None:
-        self.console = console or Console(stderr=True)
+        self.console = console or Console(stderr=True, log_path=False)
         self.quiet = quiet
         self.live = self.console.is_terminal and not quiet
         self._bar: Progress | None = None
