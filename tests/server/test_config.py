@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -185,3 +186,61 @@ def test_extreme_configs_serve_correctly(extreme_server: RunningServer) -> None:
         for client in clients:
             client.close()
     assert extreme_server.alive()
+
+
+@pytest.mark.parametrize(
+    ("args", "word"),
+    [
+        (["--port", "abc"], "--port"),
+        (["--port", "99999"], "--port"),
+        (["--bogus-flag"], "--bogus-flag"),
+        (["--check-config"], "--check-config"),
+        (["--config"], "--config"),
+    ],
+)
+def test_bad_command_line_exits_with_message(args: list[str], word: str) -> None:
+    result = _start_expecting_exit([str(require_server_binary()), *args], dict(os.environ))
+    assert result.returncode != 0
+    assert word in result.stdout + result.stderr
+
+
+def test_port_in_use_exits_non_zero(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        argv = [str(require_server_binary()), "--port", str(port), "--bind", "127.0.0.1"]
+        result = _start_expecting_exit(argv, dict(os.environ))
+    assert result.returncode != 0
+    assert str(port) in result.stdout + result.stderr
+
+
+def test_config_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--config beats $PERF_CONFIG_PATH, which beats ./perf_config.toml (a bad one there fails)."""
+    binary = require_server_binary()
+    bad, good = tmp_path / "bad.toml", tmp_path / "good.toml"
+    bad.write_text("num_shards = 0\n")
+    good.write_text("num_shards = 2\n")
+    (tmp_path / "perf_config.toml").write_text("threads = 0\n")
+    base = [str(binary), "--port", str(free_port()), "--bind", "127.0.0.1"]
+    env = {k: v for k, v in os.environ.items() if k != "PERF_CONFIG_PATH"}
+    # ./perf_config.toml is read when nothing else names a file.
+    result = subprocess.run(base, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=15)
+    assert result.returncode != 0 and "threads" in result.stdout + result.stderr
+    # $PERF_CONFIG_PATH beats the local file.
+    env_bad = {**env, "PERF_CONFIG_PATH": str(bad)}
+    result = subprocess.run(
+        base, cwd=tmp_path, env=env_bad, capture_output=True, text=True, timeout=15
+    )
+    assert result.returncode != 0 and "num_shards" in result.stdout + result.stderr
+    # --config beats both: the server starts.
+    monkeypatch.setenv("PERF_CONFIG_PATH", str(bad))
+    monkeypatch.chdir(tmp_path)
+    argv = [*base, "--config", str(good)]
+    server = RunningServer("ours-precedence", argv, int(base[2]), tmp_path / "log")
+    try:
+        server.start()
+        with server.client() as client:
+            assert client.execute("PING") == Simple(b"PONG")
+    finally:
+        server.stop()
