@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tests.server.commands import KEYS, RANDOM, UNORDERED, UNORDERED_PAIRS
-from tests.server.resp import Error, Reply, RespClient, Simple
+from tests.server.resp import Error, Reply, RespClient, Simple, as_bytes, encode_command
 
 TTL_TOLERANCE_S = 2
 PTTL_TOLERANCE_MS = 2500
@@ -76,14 +76,20 @@ class Differ:
         for step in steps:
             self.run(step)
 
-    def run_pipelined(self, steps: Sequence[Sequence[str]]) -> None:
+    def run_pipelined(self, steps: Sequence[Sequence[str]], inline: bool = False) -> None:
         """Send all steps in one write to each server (the batching path), then compare in order.
 
-        Random commands are not allowed here: checking them needs extra commands in between.
+        `inline` sends them as inline commands (space-separated lines, as telnet or
+        redis-benchmark's PING_INLINE do). Random commands are not allowed here: checking them
+        needs extra commands in between.
         """
         assert not any(s[0].upper() in RANDOM for s in steps), "random commands need run()"
-        ref_replies = self.ref.pipeline(steps, timeout=60)
-        sub_replies = self.sub.pipeline(steps, timeout=60)
+        if inline:
+            payload = b"".join(b" ".join(map(as_bytes, step)) + b"\r\n" for step in steps)
+        else:
+            payload = b"".join(encode_command(step) for step in steps)
+        ref_replies = self.ref.send_and_read(payload, len(steps), timeout=60)
+        sub_replies = self.sub.send_and_read(payload, len(steps), timeout=60)
         for step, ref, sub in zip(steps, ref_replies, sub_replies, strict=True):
             self._record(step, ref, sub)
             self._compare(step, ref, sub)

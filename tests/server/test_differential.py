@@ -377,3 +377,17 @@ def test_targeted_pipelined(differ: Differ, case: str) -> None:
         pytest.skip("needs interactive order (SCAN iteration, TTL timing)")
     differ.run_pipelined(steps)
     differ.finish()
+
+
+def inline_safe(step: Sequence[str]) -> bool:
+    """Arguments an inline command can carry verbatim (no quoting needed)."""
+    return all(a and a.isascii() and a.isprintable() and not set(a) & set(" \"'\\") for a in step)
+
+
+@settings(settings.get_profile("rso-differential"))
+@given(steps=mixed_program())
+def test_random_programs_inline(differ: Differ, steps: list) -> None:
+    """The same programs as inline commands (the telnet form redis-benchmark's PING_INLINE uses)."""
+    fresh(differ)
+    differ.run_pipelined([s for s in without_random(steps) if inline_safe(s)], inline=True)
+    differ.finish()
