@@ -160,3 +160,12 @@ def test_unknown_params_have_no_effect() -> None:
     assert landscape.fitness(config) == landscape.fitness(DEFAULT_CONFIG)
     best = landscape.optimum({"some.new_knob": [3, 7], "threads": [1, 2]})
     assert best.config == {"some.new_knob": 3, "threads": 2}
+
+
+def test_batching_trades_p99_for_throughput() -> None:
+    # A Pareto study must find a real front: larger batches win throughput, lose p99.
+    landscape = MockLandscape()
+    best = landscape.optimum().config
+    small = {**best, "batching.batch_threshold": 4}
+    assert landscape.fitness(small) < landscape.fitness(best)
+    assert landscape.p99_ratio(small) < landscape.p99_ratio(best)

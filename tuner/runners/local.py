@@ -161,7 +161,7 @@ class LocalRunner:
         if baseline.host_port is not None:
             host, port = baseline.host_port
             return Endpoint("baseline", host, port)
-        argv = [str(resolve_redis_binary(baseline.binary)), *baseline.args]
+        argv = [str(resolve_redis_binary(baseline.binary, self.spec.base_dir)), *baseline.args]
         timeout = self.spec.target.ready_timeout_s
         return self._start("baseline", argv, {}, baseline.cpus, trial_dir, timeout).endpoint
 
@@ -207,19 +207,23 @@ class LocalRunner:
         if self._client is None:
             from benchmark.client import LocalClient
 
-            binary = resolve_redis_binary(self.spec.client.binary or "redis-benchmark")
+            name = self.spec.client.binary or "redis-benchmark"
+            binary = resolve_redis_binary(name, self.spec.base_dir)
             self._client = LocalClient(binary.parent, cpus=self.spec.client.cpus)
         return self._client
 
 
-def resolve_redis_binary(name: str) -> Path:
-    """A Redis 8 tool by path, or a bare name from REDIS8_BIN_DIR / the CI cache / PATH."""
+def resolve_redis_binary(name: str, base_dir: Path | None = None) -> Path:
+    """A Redis 8 tool by path (relative to ``base_dir``, the spec's directory), or a bare
+    name from REDIS8_BIN_DIR / the CI cache / PATH."""
     from benchmark.redis8 import find_redis8_bin_dir
 
     if os.sep in name:
         path = Path(name)
+        if not path.is_absolute() and base_dir is not None:
+            path = base_dir / path
         if not path.is_file():
-            raise TrialFailure(f"baseline/client binary {name} does not exist")
+            raise TrialFailure(f"baseline/client binary {path} does not exist")
         return path
     directory = find_redis8_bin_dir()
     if directory is not None and (directory / name).is_file():
