@@ -10,7 +10,18 @@ import pytest
 import tomli_w
 
 from tests.views.conftest import REPO, tuner
-from tuner.audit import BORDERLINE, MOVES, WITHIN_NOISE, feasible_sweep, sweep_values, verdict
+from tuner.audit import (
+    BORDERLINE,
+    MOVES,
+    WITHIN_NOISE,
+    ParamAudit,
+    Point,
+    audit_markdown,
+    feasible_sweep,
+    judge,
+    sweep_values,
+    verdict,
+)
 from tuner.runners.landscape import DEAD_PARAM
 from tuner.runners.mock import MockRunner
 from tuner.spec import load_spec
@@ -126,3 +137,17 @@ def make_param_spec(tmp_path: Path) -> Path:
     path = tmp_path / "fixed.toml"
     path.write_text(tomli_w.dumps(data))
     return path
+
+
+def test_judge_without_cis_rests_on_the_default_spread() -> None:
+    # One repetition per measurement gives no CI (NaN): the band is the default's range.
+    nan = float("nan")
+    spec = load_spec(REPO / "studies" / "redis-throughput.toml")
+    audit = ParamAudit(spec.param("threads"), [Point(4, 90.0, nan, nan)])
+    result = judge("s", "mock", 1, [Point(None, 100.0, nan, nan), Point(None, 104.0, nan, nan)],
+                   [audit])  # fmt: skip
+    assert result.median_ci_width == 0.0
+    assert result.noise_band == pytest.approx(4.0)
+    assert audit.effect == pytest.approx(12.0)
+    assert audit.verdict == MOVES
+    assert "W = n/a" in audit_markdown(result)
