@@ -145,3 +145,39 @@ def test_after_sigkill_the_next_run_removes_the_leftovers_and_retries_the_trial(
     assert [s for _, s in states].count("COMPLETE") == 1, states
     retried = next(t for t in study.trials if t.state == TrialState.COMPLETE)
     assert retried.user_attrs.get("retry_of") == 0, retried.user_attrs
+
+
+def test_ctrl_c_during_the_image_build_cancels_it(
+    docker_engine: Any,
+    compose_spec: Callable[..., Path],
+    tuner_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    # A RUSTFLAGS value no build used before: the image is missing and cargo recompiles all.
+    marker = f"redisevolve_interrupt_{os.getpid()}_{int(time.time())}"
+    spec = compose_spec(lambda d: d["target"].update(build_env={"RUSTFLAGS": f"--cfg {marker}"}))
+    proc = start_study(spec, tuner_env, "interrupt-build")
+    builds = tmp_path / "studies" / "interrupt-build" / "builds"
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            logs = list(builds.glob("*.log")) if builds.is_dir() else []
+            if logs and "Compiling" in logs[0].read_text(errors="replace"):
+                break
+            assert proc.poll() is None
+            time.sleep(0.5)
+        else:
+            raise AssertionError("the image build never started compiling")
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, output.decode()[-2000:]
+    # The docker build client is gone (it ran in its own process group, stopped by the runner).
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True)
+    assert not [line for line in ps.stdout.splitlines() if marker in line and "build" in line]
+    tag = logs[0].stem
+    assert not docker_engine.images.list(name=f"redisevolve/server:{tag}")
+    assert owned_by(docker_engine, proc.pid) == {}
