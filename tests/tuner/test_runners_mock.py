@@ -197,3 +197,16 @@ def test_sampler_comparison_scores_true_fitness_of_the_reported_best() -> None:
     assert [r.sampler for r in rows][:4] == ["cmaes", "tpe", "random", "nsga2"]
     assert all(len(r.means) == 2 for r in rows)
     assert "s.e." in _summary(rows, [2, 4])
+
+
+def test_crash_values_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TUNER_MOCK_CRASH", "threads=3,4; build.profile=release-lto")
+    runner = MockRunner()
+    with pytest.raises(TrialFailure, match="crashed"):
+        runner.evaluate(Candidate({**DEFAULT.runtime, "threads": 4}, DEFAULT.build))
+    with pytest.raises(TrialFailure, match="crashed"):
+        runner.evaluate(Candidate(DEFAULT.runtime, {"build.profile": "release-lto"}))
+    assert runner.evaluate(Candidate({**DEFAULT.runtime, "threads": 2}), repetitions=1)
+    monkeypatch.setenv("TUNER_MOCK_CRASH", "threads")
+    with pytest.raises(ValueError, match="TUNER_MOCK_CRASH: 'threads'"):
+        MockRunner()

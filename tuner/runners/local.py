@@ -90,7 +90,7 @@ class LocalRunner:
         started = time.monotonic()
         try:
             server = self._start_candidate(build.binary, candidate, config_path, trial_dir)
-            baseline = self._start_baseline(trial_dir)
+            baseline, baseline_process = self._start_baseline(trial_dir)
             timings["start"] = time.monotonic() - started
 
             def on_repetition(update: Any) -> None:
@@ -124,6 +124,11 @@ class LocalRunner:
                         f"server crashed during benchmark (exit {server.returncode})",
                         server.log_tail(),
                     ) from None
+                if baseline_process is not None and baseline_process.returncode is not None:
+                    raise TrialFailure(
+                        f"baseline crashed during benchmark (exit {baseline_process.returncode})",
+                        baseline_process.log_tail(),
+                    ) from None
                 raise TrialFailure(
                     f"benchmark failed: {exc.message}", tail(exc.stderr or str(exc))
                 ) from None
@@ -154,16 +159,18 @@ class LocalRunner:
             env[target.config_env] = str(config_path)
         return self._start("candidate", argv, env, target.cpus, trial_dir, target.ready_timeout_s)
 
-    def _start_baseline(self, trial_dir: Path) -> Any:
+    def _start_baseline(self, trial_dir: Path) -> tuple[Any, Any]:
+        """(endpoint, process or None when the spec names a running host:port)."""
         from benchmark.endpoint import Endpoint
 
         baseline = self.spec.baseline
         if baseline.host_port is not None:
             host, port = baseline.host_port
-            return Endpoint("baseline", host, port)
+            return Endpoint("baseline", host, port), None
         argv = [str(resolve_redis_binary(baseline.binary, self.spec.base_dir)), *baseline.args]
         timeout = self.spec.target.ready_timeout_s
-        return self._start("baseline", argv, {}, baseline.cpus, trial_dir, timeout).endpoint
+        process = self._start("baseline", argv, {}, baseline.cpus, trial_dir, timeout)
+        return process.endpoint, process
 
     def _start(
         self,

@@ -25,6 +25,9 @@ from tuner.runners.landscape import DEFAULT_TESTS, MockLandscape, TestShape
 
 #: Per-repetition sleep in seconds when ``delay_s`` is not given (kill tests use it).
 DELAY_ENV = "TUNER_MOCK_DELAY"
+#: Crash values when ``crash_values`` is not given, e.g.
+#: ``batching.batch_threshold=4096,2048;threads=4`` (CLI-level failure demos and tests).
+CRASH_ENV = "TUNER_MOCK_CRASH"
 
 # Simulated wall-clock seconds reported in Measurement.timings (nothing sleeps for them).
 _BUILD_SECONDS = 75.0
@@ -81,7 +84,9 @@ class MockRunner:
             delay_s = float(os.environ.get(DELAY_ENV, "0") or 0)
         self.delay_s = delay_s
         self.noise = noise
-        self.crash_values = {k: list(v) for k, v in (crash_values or {}).items()}
+        if crash_values is None:
+            crash_values = parse_crash_values(os.environ.get(CRASH_ENV, ""))
+        self.crash_values = {k: {str(x) for x in v} for k, v in crash_values.items()}
         self.fail_when = fail_when
         self._built: set[str] = set()
         self._evaluations: dict[int, int] = {}
@@ -175,7 +180,7 @@ class MockRunner:
             )
             raise TrialFailure(reason, tail)
         for name, values in self.crash_values.items():
-            if name in config and config[name] in values:
+            if name in config and str(config[name]) in values:
                 raise TrialFailure(
                     "server crashed during benchmark",
                     f"thread 'shard-0' panicked: mock crash at {name} = {config[name]!r}\n"
@@ -216,6 +221,17 @@ class MockRunner:
             100.0 * math.exp(point - half),
             100.0 * math.exp(point + half),
         )
+
+
+def parse_crash_values(text: str) -> dict[str, list[str]]:
+    """``"a=1,2;b=x"`` -> ``{"a": ["1", "2"], "b": ["x"]}``; raises ValueError naming the part."""
+    result: dict[str, list[str]] = {}
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        name, sep, values = part.partition("=")
+        if not sep or not name.strip() or not values.strip():
+            raise ValueError(f"{CRASH_ENV}: {part!r} is not name=value[,value...]")
+        result[name.strip()] = [v.strip() for v in values.split(",")]
+    return result
 
 
 def _build_key(name: str) -> str:
