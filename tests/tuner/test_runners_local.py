@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import pytest
 
 from benchmark.redis8 import find_redis8_bin_dir
 from tuner.runners import make_runner
-from tuner.runners.base import Candidate, TrialFailure
+from tuner.runners.base import Candidate, Progress, TrialFailure
 from tuner.runners.local import LocalRunner
 from tuner.signals import PidFile, process_start_time
 from tuner.spec import StudySpec, parse_spec
@@ -33,6 +34,8 @@ SERVERS = {
     "hangs": "#!/bin/bash\necho starting\nsleep 300 &\nwait\n",
     # Fails to compile.
     "broken": "",
+    # A real Redis 8 posing as the candidate (A/A), for the paths that need a measurement.
+    "redis": '#!/bin/bash\nexec "$REDIS8_SERVER" --port "$4" --bind 127.0.0.1 --save ""\n',
     # Answers PING (so it starts), then "panics" on the first real command.
     "crashes": f"""#!{sys.executable}
 import os, socket, sys
@@ -77,12 +80,19 @@ def _spec(tmp_path: Path, baseline: dict[str, Any] | None = None, **target: Any)
             {
                 "name": "build.kind",
                 "kind": "categorical",
-                "choices": ["exits", "hangs", "broken", "crashes"],
+                "choices": ["exits", "hangs", "broken", "crashes", "redis"],
                 "default": "exits",
                 "stage": "build",
             },
         ],
-        "workload": {"tests": ["set"], "pipelines": [1], "requests": 1000},
+        "workload": {
+            "tests": ["set", "get"],
+            "pipelines": [1],
+            "requests": 2000,
+            "keyspace": 1000,
+            "min_repetitions": 2,
+            "max_repetitions": 3,
+        },
     }
     return parse_spec(data, base_dir=tmp_path)
 
@@ -169,18 +179,94 @@ def test_close_is_idempotent(tmp_path: Path) -> None:
     assert runner._servers == []
 
 
-def test_server_crash_mid_benchmark_is_a_trial_failure(tmp_path: Path) -> None:
+def _redis8() -> Path:
     redis8 = find_redis8_bin_dir()
     if redis8 is None:
         if os.environ.get("REQUIRE_REAL_SERVERS") == "1":
             pytest.fail("REQUIRE_REAL_SERVERS=1 but Redis 8 was not found")
         pytest.skip("Redis 8 not found (REDIS8_BIN_DIR)")
-    baseline = {
+    return redis8
+
+
+def _redis_baseline(redis8: Path) -> dict[str, Any]:
+    return {
         "binary": str(redis8 / "redis-server"),
         "args": ["--port", "{port}", "--bind", "127.0.0.1", "--save", ""],
         "cpus": "0",
     }
-    runner = _runner(tmp_path, _spec(tmp_path, baseline=baseline))
+
+
+def test_a_a_measurement_through_the_local_runner(tmp_path: Path) -> None:
+    redis8 = _redis8()
+    spec = _spec(
+        tmp_path,
+        baseline=_redis_baseline(redis8),
+        env={"REDIS8_SERVER": str(redis8 / "redis-server")},
+    )
+    runner = _runner(tmp_path, spec)
+    seen: list[Progress] = []
+    try:
+        m = runner.evaluate(
+            Candidate({"num_shards": 1}, {"build.kind": "redis"}), on_progress=seen.append
+        )
+    finally:
+        runner.close()
+    assert 2 <= m.repetitions <= 3 and m.stop_reason in ("ci_target", "max_repetitions")
+    assert [p.repetition for p in seen] == list(range(1, m.repetitions + 1))
+    assert (seen[-1].fitness, seen[-1].ci_low, seen[-1].ci_high) == (m.fitness, m.ci_low, m.ci_high)
+    # Redis against itself: near 100 (wide bounds: a shared 2-core machine, 2-3 reps).
+    assert 50.0 < m.fitness < 200.0
+    assert set(m.per_test) == {"SET@P1", "GET@P1"}
+    assert math.isfinite(m.p99_ratio) and m.p99_ratio > 0
+    assert set(m.timings) == {"build", "start", "benchmark"} and m.timings["benchmark"] > 0
+    assert m.build_tag and m.detail["runner"] == "local" and m.detail["runs"]
+    assert not runner.pidfile.path.exists()
+
+
+def test_progress_callback_aborts_and_stops_both_servers(tmp_path: Path) -> None:
+    redis8 = _redis8()
+    spec = _spec(
+        tmp_path,
+        baseline=_redis_baseline(redis8),
+        env={"REDIS8_SERVER": str(redis8 / "redis-server")},
+    )
+    runner = _runner(tmp_path, spec)
+
+    class Pruned(Exception):
+        pass
+
+    def prune(p: Progress) -> None:
+        raise Pruned(p.repetition)
+
+    with pytest.raises(Pruned):
+        runner.evaluate(Candidate({"num_shards": 1}, {"build.kind": "redis"}), on_progress=prune)
+    assert runner._servers == []
+    assert not runner.pidfile.path.exists()
+    runner.close()
+
+
+def test_baseline_crash_is_named(tmp_path: Path) -> None:
+    redis8 = _redis8()
+    crashing = tmp_path / "crashing-baseline.py"
+    crashing.write_text(SERVERS["crashes"])
+    spec = _spec(
+        tmp_path,
+        baseline={"binary": sys.executable, "args": [str(crashing), "--port", "{port}"]},
+        env={"REDIS8_SERVER": str(redis8 / "redis-server")},
+    )
+    runner = _runner(tmp_path, spec)
+    try:
+        with pytest.raises(TrialFailure) as failure:
+            runner.evaluate(Candidate({"num_shards": 1}, {"build.kind": "redis"}))
+    finally:
+        runner.close()
+    assert "baseline crashed during benchmark (exit 101)" in failure.value.reason
+    assert "panicked" in failure.value.log_tail
+
+
+def test_server_crash_mid_benchmark_is_a_trial_failure(tmp_path: Path) -> None:
+    redis8 = _redis8()
+    runner = _runner(tmp_path, _spec(tmp_path, baseline=_redis_baseline(redis8)))
     try:
         with pytest.raises(TrialFailure) as failure:
             runner.evaluate(Candidate({"num_shards": 1}, {"build.kind": "crashes"}))
