@@ -266,6 +266,44 @@ TARGETED: dict[str, list[tuple[str, ...]]] = {
 }
 
 
+# Cases with bytes shlex cannot spell (NUL) are written as tuples.
+TARGETED["float-parsing-nul-bytes"] = [
+    ("SET", "k0", "1\x00"),
+    ("INCRBYFLOAT", "k0", "1"),
+    ("SET", "k1", "\x000"),
+    ("INCRBYFLOAT", "k1", "1"),
+    ("INCRBYFLOAT", "k2", "1\x002"),
+    ("HINCRBYFLOAT", "k3", "f", "\x000"),
+    ("HSET", "k3", "g", "2\x00"),
+    ("HINCRBYFLOAT", "k3", "g", "1"),
+    ("ZADD", "k4", "1\x00", "m"),
+    ("INCRBY", "k2", "1\x00"),
+    ("SET", "k2", "5\x00"),
+    ("INCR", "k2"),
+]
+TARGETED["zset-float-edges"] = [
+    ("ZADD", "k0", "1", "m"),
+    ("ZADD", "k0", "0x10", "hex"),
+    ("ZINCRBY", "k0", "0x1p3", "hex"),
+    ("ZADD", "k0", "4.9e-325", "underflow"),
+    ("ZADD", "k0", "1e-320", "denormal"),
+    ("ZADD", "k0", "1e309", "overflow"),
+    ("ZADD", "k0", "-0", "negzero"),
+    ("ZSCORE", "k0", "negzero"),
+    ("ZINCRBY", "k0", "-0", "negzero2"),
+    ("ZSCORE", "k0", "negzero2"),
+    ("ZRANGE", "k0", "0", "-1", "WITHSCORES"),
+]
+TARGETED["zset-range-parsing-quirks"] = [
+    ("ZADD", "k0", "1", "m", "-1", "n"),
+    ("ZRANGEBYSCORE", "k0", "-inf", ""),
+    ("ZRANGEBYSCORE", "k0", "-inf", "\x000"),
+    ("ZRANGEBYSCORE", "k0", "-inf", "1e5000"),
+    ("ZCOUNT", "k0", "", "+inf"),
+    ("ZCOUNT", "k0", "(", "+inf"),
+]
+
+
 @pytest.mark.parametrize("case", sorted(TARGETED))
 def test_targeted(differ: Differ, case: str) -> None:
     run_program(differ, TARGETED[case])
