@@ -361,6 +361,11 @@ def test_rss_summary() -> None:
             before, after = numbers["before_kb"], numbers["after_kb"]
             print(f"[rss] {server:22s} {label:40s} {before:>8} -> {after:>8} kB")
     assert {"redis8", "ours"} <= set(RSS_RECORD) or os.environ.get("RSO_SUBJECT") == "redis"
+    for server, probes in RSS_RECORD.items():
+        numbers = list(probes.values())
+        growth = numbers[-1]["after_kb"] - numbers[0]["before_kb"]
+        print(f"[rss] {server}: {growth} kB overall growth across {len(numbers)} abuses")
+        assert growth < RSS_GROWTH_LIMIT_KB, f"{server} grew {growth} kB over all abuses"
 
 
 FRAGMENTED_PROGRAM = [
