@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from benchmark.redis8 import find_redis8_bin_dir
-from tuner.runners import make_runner
+from tuner.runners import RunnerUnavailable, make_runner
 from tuner.runners.base import Candidate, Progress, TrialFailure
 from tuner.runners.local import LocalRunner
 from tuner.signals import PidFile, process_start_time
@@ -97,8 +97,14 @@ def _spec(tmp_path: Path, baseline: dict[str, Any] | None = None, **target: Any)
     return parse_spec(data, base_dir=tmp_path)
 
 
-def _runner(tmp_path: Path, spec: StudySpec) -> LocalRunner:
-    runner = make_runner("local", spec, work_dir=tmp_path / "studies" / "s")
+#: Failure paths end before any benchmark runs, so they need no redis-benchmark.
+NO_CLIENT = object()
+
+
+def _runner(tmp_path: Path, spec: StudySpec, client: object = NO_CLIENT) -> LocalRunner:
+    if spec.baseline.binary is not None:
+        client = None  # real measurements use the real redis-benchmark
+    runner = make_runner("local", spec, work_dir=tmp_path / "studies" / "s", client=client)
     assert isinstance(runner, LocalRunner)
     return runner
 
@@ -164,8 +170,7 @@ def test_leftover_servers_of_a_killed_run_are_killed_at_construction(tmp_path: P
     )
     pidfile = PidFile(tmp_path / "studies" / "s" / "children.pids")
     pidfile.add(leftover.pid)
-    runner = make_runner("local", _spec(tmp_path), work_dir=tmp_path / "studies" / "s")
-    assert isinstance(runner, LocalRunner)
+    runner = _runner(tmp_path, _spec(tmp_path))
     assert runner.leftovers_killed == [leftover.pid]
     leftover.wait(timeout=10)  # gone (the pidfile's reaper may have collected its status)
     assert process_start_time(leftover.pid) is None
@@ -278,3 +283,9 @@ def test_server_crash_mid_benchmark_is_a_trial_failure(tmp_path: Path) -> None:
         ["pgrep", "-af", str(tmp_path)], capture_output=True, text=True
     ).stdout.strip()
     assert leftovers == ""  # the baseline Redis was stopped too
+
+
+def test_missing_baseline_binary_is_a_setup_error(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, baseline={"binary": "/nonexistent/redis-server", "args": ["{port}"]})
+    with pytest.raises(RunnerUnavailable, match="/nonexistent/redis-server does not exist"):
+        make_runner("local", spec, work_dir=tmp_path / "studies" / "s")

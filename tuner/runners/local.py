@@ -60,6 +60,22 @@ class LocalRunner:
         self.pidfile = pidfile if pidfile is not None else PidFile(self.work_dir / "children.pids")
         self.leftovers_killed: list[int] = self.pidfile.kill_leftovers()
         self.seed = seed
+        # Resolve the tools now: a missing Redis 8 is a setup error, not 200 failed trials.
+        self.baseline_binary: Path | None = None
+        try:
+            if spec.baseline.binary is not None:
+                self.baseline_binary = resolve_redis_binary(spec.baseline.binary, spec.base_dir)
+            if client is None:
+                name = spec.client.binary or "redis-benchmark"
+                benchmark_tool = resolve_redis_binary(name, spec.base_dir)
+        except TrialFailure as exc:
+            from tuner.runners import RunnerUnavailable
+
+            raise RunnerUnavailable(f"runner 'local': {exc.reason}") from None
+        if client is None:
+            from benchmark.client import LocalClient
+
+            client = LocalClient(benchmark_tool.parent, cpus=spec.client.cpus)
         self._client = client
         self._servers: list[Any] = []
         self._trials = 0
@@ -111,7 +127,7 @@ class LocalRunner:
                 server.endpoint,
                 baseline,
                 self.spec.workload,
-                self._get_client(),
+                self._client,
                 seed=None if self.seed is None else self.seed + self._trials,
                 on_repetition=on_repetition,
                 max_repetitions=repetitions,
@@ -167,7 +183,8 @@ class LocalRunner:
         if baseline.host_port is not None:
             host, port = baseline.host_port
             return Endpoint("baseline", host, port), None
-        argv = [str(resolve_redis_binary(baseline.binary, self.spec.base_dir)), *baseline.args]
+        assert self.baseline_binary is not None
+        argv = [str(self.baseline_binary), *baseline.args]
         timeout = self.spec.target.ready_timeout_s
         process = self._start("baseline", argv, {}, baseline.cpus, trial_dir, timeout)
         return process.endpoint, process
@@ -209,15 +226,6 @@ class LocalRunner:
                 server.stop()
             if server.pid is not None:
                 self.pidfile.remove(server.pid)
-
-    def _get_client(self) -> Any:
-        if self._client is None:
-            from benchmark.client import LocalClient
-
-            name = self.spec.client.binary or "redis-benchmark"
-            binary = resolve_redis_binary(name, self.spec.base_dir)
-            self._client = LocalClient(binary.parent, cpus=self.spec.client.cpus)
-        return self._client
 
 
 def resolve_redis_binary(name: str, base_dir: Path | None = None) -> Path:
