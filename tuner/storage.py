@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import random
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -82,7 +83,10 @@ def open_storage(
         }
     for attempt in range(CREATE_ATTEMPTS):
         try:
-            return RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+            with warnings.catch_warnings():
+                # Heartbeats are "experimental" in Optuna; we rely on them deliberately.
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
         except Exception as exc:  # sqlalchemy/driver errors come in many classes
             # Workers starting together race to create the schema; the loser's retry
             # finds the tables the winner made.
