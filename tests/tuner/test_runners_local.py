@@ -30,6 +30,8 @@ chmod +x out/server
 SERVERS = {
     # Exits at once, like a server rejecting its config.
     "exits": '#!/bin/bash\necho "error: $2: response_pool.prewarm exceeds capacity" >&2\nexit 2\n',
+    # Shows the config it was handed through the environment, then exits.
+    "printenv": '#!/bin/bash\necho "config: $PERF_CONFIG_PATH"\ncat "$PERF_CONFIG_PATH"\nexit 4\n',
     # Never listens: the start must time out, and its child must die with it.
     "hangs": "#!/bin/bash\necho starting\nsleep 300 &\nwait\n",
     # Fails to compile.
@@ -80,7 +82,7 @@ def _spec(tmp_path: Path, baseline: dict[str, Any] | None = None, **target: Any)
             {
                 "name": "build.kind",
                 "kind": "categorical",
-                "choices": ["exits", "hangs", "broken", "crashes", "redis"],
+                "choices": ["exits", "hangs", "broken", "crashes", "redis", "printenv"],
                 "default": "exits",
                 "stage": "build",
             },
@@ -289,3 +291,13 @@ def test_missing_baseline_binary_is_a_setup_error(tmp_path: Path) -> None:
     spec = _spec(tmp_path, baseline={"binary": "/nonexistent/redis-server", "args": ["{port}"]})
     with pytest.raises(RunnerUnavailable, match="/nonexistent/redis-server does not exist"):
         make_runner("local", spec, work_dir=tmp_path / "studies" / "s")
+
+
+def test_config_reaches_the_server_by_environment_variable(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, args=["--port", "{port}"], config_env="PERF_CONFIG_PATH")
+    runner = _runner(tmp_path, spec)
+    with pytest.raises(TrialFailure) as failure:
+        runner.evaluate(Candidate({"num_shards": 3}, {"build.kind": "printenv"}))
+    assert "exited with status 4" in failure.value.reason
+    assert "perf_config.toml" in failure.value.log_tail
+    assert "num_shards = 3" in failure.value.log_tail
