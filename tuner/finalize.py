@@ -143,6 +143,7 @@ def finalize_study(
                 }
             )
             entry.update(pool_rounds(entry["rounds"], confidence))
+            entry["seconds"] = sum(r["seconds"] for r in entry["rounds"])
             entry["feasible"] = all(c.satisfied(entry) for c in spec.outcome_constraints)
             sink.message(
                 f"finalist {label}: fitness {entry['fitness']:.1f} "

@@ -231,6 +231,7 @@ def test_finalize_remeasures_and_writes_best_config(
     assert len(runner.seen) == sum(len(f["rounds"]) for f in finalists)
     for f in finalists:
         assert f["repetitions"] == sum(r["repetitions"] for r in f["rounds"])
+        assert f["seconds"] == pytest.approx(sum(r["seconds"] for r in f["rounds"]))
         assert f["repetitions"] >= 12 or len(f["rounds"]) == MAX_ROUNDS
         if len(f["rounds"]) > 1:  # pooling narrows the interval
             width = f["ci_high"] - f["ci_low"]
