@@ -85,6 +85,9 @@ def test_report_of_throughput_study(throughput_study: MockStudy, tmp_path: Path)
     for test in winner["per_test"]:
         assert f"<td>{test}</td>" in html
     assert f"{winner['ci_low']:.1f}, {winner['ci_high']:.1f}" in html
+    best = max(study.get_trials(states=(TrialState.COMPLETE,)), key=lambda t: t.values[0])
+    assert "Top 10 trials of the search" in html
+    assert f"<td>{best.number}</td><td>{best.values[0]:.1f}</td>" in html
     # Importances cover every param of the spec, normalised like the dashboard's.
     importances = data["importances"]["fitness"]
     assert set(importances) == set(study.best_trial.params)

@@ -20,7 +20,7 @@ _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
 table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
 th, td { border: 1px solid #ccc; padding: 4px 10px; text-align: right; }
-th:first-child, td:first-child { text-align: left; }
+th:first-child, td:first-child, td:last-child { text-align: left; }
 th { background: #f3f3f3; }
 .note { color: #555; font-size: 0.9em; }
 .winner { background: #eaf4ff; }
@@ -186,6 +186,32 @@ def _ratio(value: Any, ci: Any) -> str:
     return f"{value:.3f}"
 
 
+def top_trials_section(study: optuna.Study, count: int = 10) -> str:
+    """The best search trials with CIs and their configs (single measurements, not finalists)."""
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    ranked = sorted(complete, key=lambda t: -t.values[0])[:count]
+    rows = []
+    for t in ranked:
+        a = t.user_attrs
+        rows.append(
+            [
+                str(t.number),
+                _num(a.get("fitness", t.values[0])),
+                f"[{_num(a.get('fitness_ci_low'))}, {_num(a.get('fitness_ci_high'))}]",
+                _num(a.get("p99_ratio"), ".2f"),
+                str(a.get("repetitions", "-")),
+                ", ".join(f"{k}={v}" for k, v in t.params.items()),
+            ]
+        )
+    return (
+        f"<section><h2>Top {len(rows)} trials of the search</h2>"
+        '<p class="note">One measurement each, as the sampler saw them; the finalists above '
+        "are the re-measured ones.</p>"
+        + _table(["trial", "fitness", "CI", "p99 ratio", "reps", "params"], rows, [""] * len(rows))
+        + "</section>"
+    )
+
+
 def time_section(times: TimeBreakdown) -> str:
     """Table of the wall-clock split, with the scaling caveat when it applies."""
     rows = []
@@ -222,6 +248,7 @@ def render(
         f'<p class="note">Report written {datetime.now(UTC):%Y-%m-%d %H:%M UTC}.</p>',
         summary_section(study),
         finalists_section(finalists, winner),
+        top_trials_section(study),
         time_section(times),
     ]
     for note in notes:
