@@ -225,3 +225,13 @@ def test_defaults_and_split() -> None:
     assert "build.allocator" in build and "build.allocator" not in runtime
     assert runtime["response_pool.capacity"] == 128
     assert all(c.satisfied(spec.defaults()) for c in spec.param_constraints)
+
+
+def test_spec_defaults_are_the_servers_shipped_defaults() -> None:
+    # The "default" finalist must be the server as shipped: server/perf_config.toml.
+    from tuner.cli import flatten
+
+    shipped = flatten(tomllib.loads((REPO / "server" / "perf_config.toml").read_text()))
+    for path in (THROUGHPUT, PARETO):
+        runtime, _ = load_spec(path).split(load_spec(path).defaults())
+        assert runtime == shipped, path.name
