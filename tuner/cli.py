@@ -487,24 +487,24 @@ def export_command(
 
 
 def _trial_choice(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    """A trial as an export choice: its config, build params and measurement if any."""
     a = trial.user_attrs
-    config = a.get("config")
-    if config is None:
+    if a.get("config") is None:
         raise _fail(f"trial {trial.number} has no recorded config")
-    return (
-        {
-            "label": f"trial {trial.number}",
-            "config": config,
-            "build": a.get("build", {}),
-            "fitness": a.get("fitness"),
-            "ci_low": a.get("fitness_ci_low"),
-            "ci_high": a.get("fitness_ci_high"),
-            "p99_ratio": a.get("p99_ratio"),
-            "repetitions": a.get("repetitions"),
-        }
-        if a.get("fitness") is not None
-        else {"label": f"trial {trial.number}", "config": config, "build": a.get("build", {})}
-    )
+    choice: dict[str, Any] = {
+        "label": f"trial {trial.number}",
+        "config": a["config"],
+        "build": a.get("build", {}),
+    }
+    if a.get("fitness") is not None:
+        choice.update(
+            fitness=a["fitness"],
+            ci_low=a.get("fitness_ci_low"),
+            ci_high=a.get("fitness_ci_high"),
+            p99_ratio=a.get("p99_ratio"),
+            repetitions=a.get("repetitions"),
+        )
+    return choice
 
 
 # ---------------------------------------------------------------------------- bench

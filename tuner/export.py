@@ -22,13 +22,12 @@ def config_header(
 ) -> list[str]:
     """Comment lines describing where ``choice`` (a finalist/winner dict) came from."""
     lines = [f"Best config of study {study_name!r} ({choice.get('label', 'trial')})."]
-    if "fitness" in choice:
+    if choice.get("fitness") is not None:
         confidence = getattr(spec.workload, "confidence", 0.95) if spec else 0.95
         lines.append(
-            f"fitness {choice['fitness']:.1f}% of Redis 8.0 "
-            f"({confidence:.0%} CI {choice.get('ci_low', float('nan')):.1f} - "
-            f"{choice.get('ci_high', float('nan')):.1f}), "
-            f"p99 latency ratio {choice.get('p99_ratio', float('nan')):.2f}, "
+            f"fitness {_num(choice['fitness'])}% of Redis 8.0 "
+            f"({confidence:.0%} CI {_num(choice.get('ci_low'))} - {_num(choice.get('ci_high'))}), "
+            f"p99 latency ratio {_num(choice.get('p99_ratio'), '.2f')}, "
             f"{choice.get('repetitions', '?')} paired repetitions"
         )
     if choice.get("how"):
@@ -59,3 +58,7 @@ def write_config(path: Path, config: Mapping[str, Any], header: list[str] | None
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render_config(config, header))
     return path
+
+
+def _num(value: Any, fmt: str = ".1f") -> str:
+    return "?" if not isinstance(value, int | float) else format(value, fmt)
