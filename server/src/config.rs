@@ -68,7 +68,7 @@ pub const KNOBS: &[KnobSpec] = &[
         name: "batching.min_pipeline_buffer",
         min: 0,
         max: 16_777_216,
-        default: 128,
+        default: 0,
         help: "input bytes from which replies are coalesced instead of written per command",
     },
     KnobSpec {

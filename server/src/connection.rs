@@ -66,12 +66,16 @@ impl Conn {
     }
 
     /// Handles readiness: execute what is buffered, flush, read until the socket is drained.
+    ///
+    /// `peer_closed` (EPOLLRDHUP/ERR seen) disables the short-read shortcut: the EOF may already
+    /// be queued behind the data, and edge-triggered epoll will not report it again.
     pub fn on_event(
         &mut self,
         shared: &Shared,
         pool: &mut ResponsePool,
         rng: &mut Rng,
         registry: &Registry,
+        peer_closed: bool,
     ) -> Status {
         let mut drained = false;
         loop {
@@ -105,7 +109,7 @@ impl Conn {
                 Ok(n) => {
                     shared.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
                     // A short read drained the socket; edge-triggered epoll reports new data.
-                    drained = n < self.read_size;
+                    drained = n < self.read_size && !peer_closed;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Status::Keep,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

@@ -168,7 +168,8 @@ fn event_loop(tid: usize, shared: Arc<Shared>, listener: std::net::TcpListener) 
             }
             let idx = event.token().0;
             let Some(Some(conn)) = conns.get_mut(idx) else { continue };
-            if conn.on_event(&shared, &mut pool, &mut rng, poll.registry()) == Status::Close {
+            let peer_closed = event.is_read_closed() || event.is_error();
+            if conn.on_event(&shared, &mut pool, &mut rng, poll.registry(), peer_closed) == Status::Close {
                 let mut conn = conns[idx].take().expect("present");
                 conn.close(&shared, &mut pool, poll.registry());
                 free.push(idx);

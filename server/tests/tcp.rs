@@ -57,6 +57,20 @@ fn read_n(s: &mut TcpStream, expected: usize) -> Vec<u8> {
     buf
 }
 
+/// Reads one whole bulk-string reply.
+fn read_bulk(s: &mut TcpStream) -> String {
+    let mut header = Vec::new();
+    let mut b = [0u8; 1];
+    while !header.ends_with(b"\r\n") {
+        s.read_exact(&mut b).unwrap();
+        header.push(b[0]);
+    }
+    let len: usize = std::str::from_utf8(&header[1..header.len() - 2]).unwrap().parse().unwrap();
+    let mut body = vec![0u8; len + 2];
+    s.read_exact(&mut body).unwrap();
+    String::from_utf8_lossy(&body).into_owned()
+}
+
 /// True when the server closed the connection (read returns 0 or reset).
 fn closed(s: &mut TcpStream) -> bool {
     let mut b = [0u8; 1024];
@@ -185,6 +199,30 @@ fn vanished_clients_do_not_hurt_others() {
     let mut s = srv.connect();
     s.write_all(b"GET k\r\n").unwrap();
     assert_eq!(read_n(&mut s, 5), b"$-1\r\n");
+}
+
+#[test]
+fn clients_vanishing_mid_frame_are_reaped() {
+    let srv = TestServer::start(Config::default());
+    for i in 0..100 {
+        let mut s = srv.connect();
+        if i % 2 == 0 {
+            s.write_all(b"*3\r\n$3\r\nSET\r\n$1\r\nk").unwrap();
+        } else {
+            s.write_all(b"SET inline-half va").unwrap();
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut s = srv.connect();
+    loop {
+        s.write_all(b"INFO clients\r\n").unwrap();
+        let r = read_bulk(&mut s);
+        if r.contains("connected_clients:1\r\n") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "vanished clients not reaped: {r}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]
