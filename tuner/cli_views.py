@@ -126,9 +126,8 @@ def audit_command(
     with InterruptGuard(), progress:
         task = progress.add_task("", total=None)
 
-        def on_measure(what: str) -> None:
-            progress.update(task, description=what)
-            progress.advance(task)
+        def on_measure(what: str, index: int, total: int) -> None:
+            progress.update(task, description=what, completed=index - 1, total=total)
 
         try:
             result = audit_space(
