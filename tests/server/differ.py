@@ -123,7 +123,8 @@ class Differ:
                     self.fail(f"EXEC reply to {list(queued)} differs: redis8 {r!r} vs ours {s!r}")
         elif ref != sub:
             self.fail(f"reply to {list(step)} inside MULTI differs: redis8 {ref!r} vs ours {sub!r}")
-        if command in ("EXEC", "DISCARD"):
+        # EXEC ends the transaction even when rejected (EXECABORT); DISCARD only when it ran.
+        if command == "EXEC" or (command == "DISCARD" and ref == Simple(b"OK")):
             self.queued = None
         elif ref == Simple(b"QUEUED"):
             self.queued.append(step)

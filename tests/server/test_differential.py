@@ -266,6 +266,10 @@ TARGETED: dict[str, list[tuple[str, ...]]] = {
 }
 
 
+TARGETED["transaction-command-arity"] = program_of(
+    "EXEC k0; DISCARD x; MULTI x; MULTI; SET k0 1; EXEC k0; EXEC; GET k0; MULTI; DISCARD x; "
+    "SET k1 1; DISCARD; EXISTS k1; MULTI; MULTI x; SET k2 1; EXEC; EXISTS k2"
+)
 # Cases with bytes shlex cannot spell (NUL) are written as tuples.
 TARGETED["float-parsing-nul-bytes"] = [
     ("SET", "k0", "1\x00"),
