@@ -270,6 +270,17 @@ TARGETED["transaction-command-arity"] = program_of(
     "EXEC k0; DISCARD x; MULTI x; MULTI; SET k0 1; EXEC k0; EXEC; GET k0; MULTI; DISCARD x; "
     "SET k1 1; DISCARD; EXISTS k1; MULTI; MULTI x; SET k2 1; EXEC; EXISTS k2"
 )
+GLOB_KEYS = ["k0", "k1", "ka", "kz", "k*", "k[", "k\\", "K0", "k", "k00", "a-b", "x]y", "?", "["]
+GLOB_PATTERNS = [
+    "*", "k?", "k[0-9]", "k[9-0]", "k[^0]", "k[", "k[a-", "[k]0", "k\\*", "k*\\", "\\k0",
+    "k[\\]]", "k[a\\-z]", "k**0", "\\?", "[[]", "x[]]y", "k[0-]", "k[-0]", "K*", "a[-]b",
+]  # fmt: skip
+TARGETED["keys-glob-patterns"] = [
+    ("MSET", *(x for k in GLOB_KEYS for x in (k, "v"))),
+    *(("KEYS", p) for p in GLOB_PATTERNS),
+    *(("SCAN", "0", "MATCH", p, "COUNT", "3") for p in GLOB_PATTERNS[:8]),
+    ("DEL", *GLOB_KEYS),
+]
 # Cases with bytes shlex cannot spell (NUL) are written as tuples.
 TARGETED["float-parsing-nul-bytes"] = [
     ("SET", "k0", "1\x00"),
