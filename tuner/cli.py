@@ -232,7 +232,8 @@ def run_command(
             runner.close()
             kill_descendants()
             progress.message(
-                f"interrupted by {stop.args[0]}: trial recorded as FAIL, children stopped"
+                f"interrupted by {stop.args[0]}: servers stopped, a running trial is FAIL and "
+                "re-queued; run the same command again to resume"
             )
             raise typer.Exit(stop.exit_code) from None
         except StudyError as exc:
