@@ -1,4 +1,4 @@
-/* INCRBYFLOAT / HINCRBYFLOAT arithmetic exactly as Redis does it: C long double (x87 80-bit on
+/* Number parsing and INCRBYFLOAT / HINCRBYFLOAT arithmetic exactly as Redis does it: C long double (x87 80-bit on
  * x86-64), parsed with strtold and printed with "%.17Lf" minus trailing zeros. Rust has no
  * long double type, so this small file is compiled by build.rs. */
 #include <ctype.h>
@@ -20,7 +20,7 @@ static int parse_ld(const char *s, size_t slen, long double *dp) {
     buf[slen] = '\0';
     errno = 0;
     value = strtold(buf, &eptr);
-    if (isspace((unsigned char)buf[0]) || eptr[0] != '\0' ||
+    if (isspace((unsigned char)buf[0]) || eptr[0] != '\0' || (size_t)(eptr - buf) != slen ||
         ((errno == ERANGE) && (value == HUGE_VALL || value == -HUGE_VALL || fpclassify(value) == FP_ZERO)) ||
         isnan(value))
         return 0;
@@ -53,4 +53,42 @@ long rso_ld_add(const char *cur, size_t curlen, const char *incr, size_t incrlen
     }
     if (l == 2 && out[0] == '-' && out[1] == '0') { out[0] = '0'; l = 1; }
     return l;
+}
+
+/* Redis's string2d (ZADD/ZINCRBY scores): the whole buffer must be a strtod number, no leading
+ * space, no NaN, no overflow/underflow. Returns 1 and sets *dp on success. */
+int rso_string2d(const char *s, size_t slen, double *dp) {
+    char buf[MAX_LONG_DOUBLE_CHARS];
+    char *eptr;
+    double value;
+    if (slen == 0 || slen >= sizeof(buf)) return 0;
+    memcpy(buf, s, slen);
+    buf[slen] = '\0';
+    errno = 0;
+    value = strtod(buf, &eptr);
+    if (isspace((unsigned char)buf[0]) || eptr[0] != '\0' || (size_t)(eptr - buf) != slen ||
+        (errno == ERANGE && (value == HUGE_VAL || value == -HUGE_VAL || fpclassify(value) == FP_ZERO)) ||
+        isnan(value))
+        return 0;
+    *dp = value;
+    return 1;
+}
+
+/* Redis's score-range item parsing (zslParseRange): strtod over the NUL-terminated argument,
+ * accepted when it stops at a NUL and is not NaN (so "" is 0 and "1e5000" is inf). */
+int rso_range_item(const char *s, size_t slen, double *dp, int *exclusive) {
+    char buf[MAX_LONG_DOUBLE_CHARS];
+    char *eptr;
+    const char *p = buf;
+    if (slen >= sizeof(buf)) return 0;
+    memcpy(buf, s, slen);
+    buf[slen] = '\0';
+    *exclusive = 0;
+    if (buf[0] == '(') {
+        *exclusive = 1;
+        p = buf + 1;
+    }
+    *dp = strtod(p, &eptr);
+    if (eptr[0] != '\0' || isnan(*dp)) return 0;
+    return 1;
 }

@@ -369,26 +369,6 @@ pub fn int_arg(a: &[u8]) -> Option<i64> {
     crate::frame::parse_i64(a)
 }
 
-/// Parses a float argument like Redis's `strtod` checks (no NaN, no overflow, no spaces).
-pub fn float_arg(a: &[u8]) -> Option<f64> {
-    let s = std::str::from_utf8(a).ok()?;
-    if s.is_empty() || s.starts_with(|c: char| c.is_ascii_whitespace()) {
-        return None;
-    }
-    let lower = s.to_ascii_lowercase();
-    let body = lower.trim_start_matches(['+', '-']);
-    let is_inf_literal = body == "inf" || body == "infinity";
-    if !is_inf_literal && !body.bytes().all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'+' | b'-'))
-    {
-        return None;
-    }
-    let v: f64 = lower.parse().ok()?;
-    if v.is_nan() || (v.is_infinite() && !is_inf_literal) {
-        return None;
-    }
-    Some(v)
-}
-
 /// Writes the standard "+QUEUED"-free error reply for a wrong-type access.
 pub fn wrongtype(out: &mut Vec<u8>) {
     out.error(WRONGTYPE);
@@ -544,17 +524,6 @@ mod tests {
             unknown_command_error(&args),
             "ERR unknown command 'foo', with args beginning with: 'a' 'b' "
         );
-    }
-
-    #[test]
-    fn floats() {
-        assert_eq!(float_arg(b"1.5"), Some(1.5));
-        assert_eq!(float_arg(b"-inf"), Some(f64::NEG_INFINITY));
-        assert_eq!(float_arg(b"nan"), None);
-        assert_eq!(float_arg(b" 1"), None);
-        assert_eq!(float_arg(b"1e400"), None);
-        assert_eq!(float_arg(b"abc"), None);
-        assert_eq!(float_arg(b""), None);
     }
 
     #[test]

@@ -1,8 +1,11 @@
-//! Long double arithmetic for INCRBYFLOAT/HINCRBYFLOAT, done in C exactly like Redis.
+//! Number parsing and long double arithmetic done in C exactly like Redis (strtod/strtold
+//! semantics: hex floats, ERANGE checks, NUL handling, x87 long double sums).
 
 use std::os::raw::{c_char, c_int, c_long};
 
 extern "C" {
+    fn rso_string2d(s: *const c_char, len: usize, out: *mut f64) -> c_int;
+    fn rso_range_item(s: *const c_char, len: usize, out: *mut f64, exclusive: *mut c_int) -> c_int;
     fn rso_ld_valid(s: *const c_char, len: usize, finite: *mut c_int) -> c_int;
     fn rso_ld_add(
         cur: *const c_char,
@@ -20,6 +23,23 @@ pub enum AddError {
     CurrentNotFloat,
     IncrementNotFloat,
     NotFinite,
+}
+
+/// Parses a score like Redis's `string2d` (ZADD, ZINCRBY).
+pub fn string2d(s: &[u8]) -> Option<f64> {
+    let mut v = 0.0f64;
+    // SAFETY: pointer/length describe a live slice; the C side copies at most `len` bytes.
+    let ok = unsafe { rso_string2d(s.as_ptr().cast(), s.len(), &mut v) };
+    (ok == 1).then_some(v)
+}
+
+/// Parses a score-range bound like Redis's `zslParseRange`: (value, exclusive).
+pub fn range_item(s: &[u8]) -> Option<(f64, bool)> {
+    let mut v = 0.0f64;
+    let mut ex: c_int = 0;
+    // SAFETY: as above; `v` and `ex` are valid for writes.
+    let ok = unsafe { rso_range_item(s.as_ptr().cast(), s.len(), &mut v, &mut ex) };
+    (ok == 1).then_some((v, ex == 1))
 }
 
 /// Parses like Redis's `string2ld`: Some(is_finite) when valid.
@@ -70,5 +90,23 @@ mod tests {
         assert_eq!(validate(b"inf"), Some(false));
         assert_eq!(validate(b"nan"), None);
         assert_eq!(validate(b"1.5"), Some(true));
+        assert_eq!(add(Some(b"1\0"), b"1"), Err(AddError::CurrentNotFloat));
+        assert_eq!(add(None, b"1\x002"), Err(AddError::IncrementNotFloat));
+    }
+
+    #[test]
+    fn strtod_semantics() {
+        assert_eq!(string2d(b"0x10"), Some(16.0));
+        assert_eq!(string2d(b"4.9e-325"), None);
+        assert_eq!(string2d(b"1e400"), None);
+        assert_eq!(string2d(b"nan"), None);
+        assert_eq!(string2d(b" 1"), None);
+        assert_eq!(string2d(b"-inf"), Some(f64::NEG_INFINITY));
+        assert_eq!(range_item(b""), Some((0.0, false)));
+        assert_eq!(range_item(b"("), Some((0.0, true)));
+        assert_eq!(range_item(b"\x000"), Some((0.0, false)));
+        assert_eq!(range_item(b"1e5000"), Some((f64::INFINITY, false)));
+        assert_eq!(range_item(b"(1.5"), Some((1.5, true)));
+        assert_eq!(range_item(b"x"), None);
     }
 }

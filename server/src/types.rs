@@ -43,8 +43,9 @@ impl ZSet {
         self.scores.get(member).copied()
     }
 
-    /// Inserts or updates; returns the previous score.
+    /// Inserts or updates; returns the previous score. -0 is stored as 0 (Redis prints it as 0).
     pub fn insert(&mut self, member: &[u8], score: f64) -> Option<f64> {
+        let score = if score == 0.0 { 0.0 } else { score };
         match self.scores.get_mut(member) {
             Some(old) => {
                 let prev = *old;

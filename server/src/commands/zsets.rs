@@ -1,10 +1,10 @@
 //! ZADD ZREM ZSCORE ZMSCORE ZINCRBY ZCARD ZCOUNT ZRANK ZREVRANK ZRANGE* ZREVRANGE* ZPOPMIN ZPOPMAX.
 
 use crate::cmd::{
-    clamp_range, eq_ic, float_arg, int_arg, wrongtype, Args, Ctx, NOT_FLOAT, NOT_INTEGER, OUT_OF_RANGE,
-    SYNTAX,
+    clamp_range, eq_ic, int_arg, wrongtype, Args, Ctx, NOT_FLOAT, NOT_INTEGER, OUT_OF_RANGE, SYNTAX,
 };
 use crate::db::{Entry, Value};
+use crate::longdouble;
 use crate::reply::Reply;
 use crate::types::ZSet;
 
@@ -56,7 +56,7 @@ pub fn zadd(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
     }
     let mut pairs = Vec::with_capacity(rest / 2);
     for j in (i..args.len()).step_by(2) {
-        let Some(score) = float_arg(args.get(j)) else { return ctx.err(NOT_FLOAT) };
+        let Some(score) = longdouble::string2d(args.get(j)) else { return ctx.err(NOT_FLOAT) };
         pairs.push((score, args.get(j + 1)));
     }
     let shard = ctx.shard(k);
@@ -158,7 +158,7 @@ pub fn zmscore(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
 
 pub fn zincrby(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
     let k = args.get(1);
-    let Some(by) = float_arg(args.get(2)) else { return ctx.err(NOT_FLOAT) };
+    let Some(by) = longdouble::string2d(args.get(2)) else { return ctx.err(NOT_FLOAT) };
     let m = args.get(3);
     let shard = ctx.shard(k);
     if matches!(shard.get(k), Some(e) if !matches!(e.value, Value::ZSet(_))) {
@@ -166,7 +166,7 @@ pub fn zincrby(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
     }
     let entry = shard.get_or_insert_with(k, || Value::ZSet(ZSet::default()));
     let Value::ZSet(z) = &mut entry.value else { unreachable!("checked above") };
-    let new = z.score(m).unwrap_or(0.0) + by;
+    let new = z.score(m).map_or(by, |s| s + by);
     if new.is_nan() {
         shard.remove_if_empty(k);
         return ctx.err("ERR resulting score is not a number (NaN)");
@@ -187,8 +187,7 @@ struct Bound {
 }
 
 fn parse_bound(a: &[u8]) -> Option<Bound> {
-    let (excl, body) = if a.first() == Some(&b'(') { (true, &a[1..]) } else { (false, a) };
-    float_arg(body).map(|v| Bound { v, excl })
+    longdouble::range_item(a).map(|(v, excl)| Bound { v, excl })
 }
 
 fn above_min(s: f64, min: Bound) -> bool {
