@@ -299,10 +299,19 @@ pub fn execute<'a>(
         return;
     };
     if !spec.arity_ok(args.len()) {
+        let msg = cmd::arity_error(spec.name);
+        if spec.name == "exec" {
+            // Like Redis's rejectCommand for EXEC: the transaction (if any) is discarded.
+            state.multi = None;
+            state.multi_dirty = false;
+            let reason = msg.trim_start_matches("ERR ");
+            out.error(&format!("EXECABORT Transaction discarded because of: {reason}"));
+            return;
+        }
         if state.multi.is_some() {
             state.multi_dirty = true;
         }
-        out.error(&cmd::arity_error(spec.name));
+        out.error(&msg);
         return;
     }
     state.last_cmd = spec.name;

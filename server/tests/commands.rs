@@ -384,6 +384,14 @@ fn transactions() {
     assert_eq!(h.q("SET a 5"), "+QUEUED\r\n");
     assert_eq!(h.q("DISCARD"), OK);
     assert_eq!(h.q("GET a"), bulk("2"));
+    let abort =
+        "-EXECABORT Transaction discarded because of: wrong number of arguments for 'exec' command\r\n";
+    assert_eq!(h.q("EXEC x"), abort);
+    assert_eq!(h.q("MULTI"), OK);
+    assert_eq!(h.q("SET a 9"), "+QUEUED\r\n");
+    assert_eq!(h.q("EXEC x"), abort);
+    assert_eq!(h.q("EXEC"), "-ERR EXEC without MULTI\r\n");
+    assert_eq!(h.q("GET a"), bulk("2"));
 }
 
 #[test]
