@@ -374,6 +374,43 @@ mod tests {
     }
 
     #[test]
+    fn random_input_never_panics_and_stays_in_bounds() {
+        // A deterministic stand-in for the cargo-fuzz target (fuzz/): RESP-ish byte soup.
+        let alphabet: &[u8] = b"*$\r\n0123456789-+:\"' abcPING\\x";
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut args = Vec::new();
+        let mut scratch = Vec::new();
+        for _ in 0..20_000 {
+            let len = (next() % 64) as usize;
+            let buf: Vec<u8> = (0..len)
+                .map(|_| {
+                    let r = next();
+                    if r % 8 == 0 {
+                        (r >> 8) as u8
+                    } else {
+                        alphabet[(r >> 8) as usize % alphabet.len()]
+                    }
+                })
+                .collect();
+            match parse_command(&buf, &mut args, &mut scratch, 1 << 20) {
+                Parsed::Command { consumed, source } => {
+                    assert!(consumed > 0 && consumed <= buf.len());
+                    let base_len = if source == ArgSource::Buffer { buf.len() } else { scratch.len() };
+                    assert!(args.iter().all(|&(s, e)| s <= e && e <= base_len));
+                }
+                Parsed::Incomplete { need } => assert!(need > buf.len()),
+                Parsed::Error(_) => {}
+            }
+        }
+    }
+
+    #[test]
     fn strict_integers() {
         assert_eq!(parse_i64(b"0"), Some(0));
         assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
