@@ -64,7 +64,7 @@ MOCK_SPACE: tuple[MockParam, ...] = (
     MockParam("response_pool.buffer_size", "int", 16384, 512, 262144, log=True),
     MockParam("buffers.read_size", "int", 16384, 512, 262144, log=True),
     MockParam("buffers.max_size", "int", 1073741824, 1048576, 4294967296, log=True),
-    MockParam("batching.min_pipeline_buffer", "int", 128, 0, 65536, step=64),
+    MockParam("batching.min_pipeline_buffer", "int", 0, 0, 65536, step=64),
     MockParam("batching.batch_threshold", "int", 256, 1, 4096, log=True),
     MockParam("build.allocator", "categorical", "system", choices=ALLOCATORS, stage="build"),
     MockParam("build.profile", "categorical", "release", choices=PROFILES, stage="build"),
