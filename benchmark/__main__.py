@@ -121,11 +121,11 @@ def pipeline_geomeans(result: PairedResult, confidence: float) -> dict[int, stat
 
 
 def _pipeline_table(result: PairedResult) -> Table:
-    pct = round(result.confidence * 100)
+    pct = f"{result.confidence * 100:g}%"
     table = Table(title="geomean per pipeline (percent of baseline)")
     table.add_column("pipeline", justify="right")
     table.add_column("geomean", justify="right")
-    table.add_column(f"{pct}% CI", justify="right")
+    table.add_column(f"{pct} CI", justify="right")
     for p, b in pipeline_geomeans(result, result.confidence).items():
         table.add_row(f"P{p}", f"{b.fitness:.1f}%", f"[{b.fitness_low:.1f}, {b.fitness_high:.1f}]")
     return table
@@ -171,33 +171,42 @@ def cmd_aa(args: argparse.Namespace, console: Console) -> int:
             enough = update.repetition >= workload.min_repetitions
             if enough and m not in crossings and update.half_width_pct <= m:
                 crossings[m] = update
-        if not console.is_terminal:
-            print(
-                f"rep {update.repetition}: fitness {update.fitness:.1f}% "
-                f"±{update.half_width_pct:.1f}% at {update.seconds:.0f}s",
-                file=sys.stderr,
-                flush=True,
-            )
+        _log_repetition(update, console)
 
     result = _measure(args, workload, redis_server_argv(bin_dir), bin_dir, console, on_repetition)
     console.print(result.table())
-    pct = round(result.confidence * 100)
+    pct = f"{result.confidence * 100:g}%"
     console.print(
         f"A/A (Redis 8.0 vs Redis 8.0, {', '.join(workload.unit_names)}, "
         f"{workload.duration_s}s runs): fitness median {result.fitness:.1f}%, "
-        f"{pct}% CI [{result.ci_low:.1f}, {result.ci_high:.1f}] (±{result.half_width_pct:.1f}%), "
-        f"repetitions {result.repetitions} ({result.stop_reason}), seconds {result.seconds:.0f}"
+        f"{pct} CI [{result.ci_low:.1f}, {result.ci_high:.1f}] (±{result.half_width_pct:.1f}%), "
+        f"repetitions {result.repetitions} ({result.stop_reason}), seconds {result.seconds:.0f}",
+        soft_wrap=True,
     )
     for m in MILESTONES:
         hit = crossings.get(m)
         if hit is None:
-            console.print(f"±{m:g}% CI: not reached in {result.repetitions} repetitions")
+            console.print(
+                f"±{m:g}% CI: not reached in {result.repetitions} repetitions", soft_wrap=True
+            )
         else:
             console.print(
-                f"±{m:g}% CI: reached at repetition {hit.repetition} after {hit.seconds:.0f}s"
+                f"±{m:g}% CI: reached at repetition {hit.repetition} after {hit.seconds:.0f}s",
+                soft_wrap=True,
             )
     _write_json(args, result, console)
     return 0
+
+
+def _log_repetition(update: RepetitionUpdate, console: Console) -> None:
+    """One line per repetition on stderr when no progress bar is shown (logs, CI)."""
+    if not console.is_terminal:
+        print(
+            f"rep {update.repetition}: fitness {update.fitness:.1f}% "
+            f"±{update.half_width_pct:.1f}% at {update.seconds:.0f}s",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def cmd_suite(args: argparse.Namespace, console: Console) -> int:
@@ -207,7 +216,7 @@ def cmd_suite(args: argparse.Namespace, console: Console) -> int:
     max_reps = args.max_reps if args.max_reps is not None else args.reps
     workload = _workload(args, args.reps, max(max_reps, args.reps))
     argv = [str(args.candidate_bin), *shlex.split(args.candidate_args)]
-    result = _measure(args, workload, argv, bin_dir, console)
+    result = _measure(args, workload, argv, bin_dir, console, lambda u: _log_repetition(u, console))
     console.print(result.table())
     console.print(_pipeline_table(result))
     _write_json(args, result, console)

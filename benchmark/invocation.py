@@ -6,7 +6,7 @@ from benchmark.client import BenchmarkClient
 from benchmark.csv_format import CsvRow, parse_csv, row_for_test
 from benchmark.endpoint import Endpoint
 from benchmark.errors import BenchmarkError
-from benchmark.prefill import POP_KEYS, SIZE_COMMAND, payload
+from benchmark.prefill import POP_KEYS, SIZE_COMMAND, payload, resp
 from benchmark.workload import Workload
 
 
@@ -98,17 +98,26 @@ def prefill(
     test: str,
     pipeline: int,
     requests: int,
+    *,
+    flush: bool = False,
 ) -> None:
-    """Load the data ``test`` reads or pops (see benchmark.prefill) via ``redis-cli --pipe``."""
+    """Load the data ``test`` reads or pops (see benchmark.prefill) via ``redis-cli --pipe``.
+
+    With ``flush`` the same pipe starts with FLUSHALL: one tool start per run instead of
+    two, which on this VM is a good part of a short run's overhead.
+    """
     # Pipelined clients can overshoot -n by up to one pipeline each, so pops get a margin.
     count = requests + workload.clients * pipeline
     data = payload(test, keyspace=workload.keyspace, data_size=workload.data_size, requests=count)
+    if flush:
+        data = resp(["FLUSHALL"]) + data
     if not data:
         return
     run = client.cli(endpoint, ["--pipe"], stdin=data, timeout=120.0)
     if run.returncode != 0 or "errors: 0," not in run.stdout:
+        what = "FLUSHALL and prefill" if flush else "prefill"
         raise BenchmarkError(
-            f"prefill for {test} on {endpoint} failed (status {run.returncode}): "
+            f"{what} for {test} on {endpoint} failed (status {run.returncode}): "
             f"{run.stdout.strip()[-300:]}",
             stderr=run.stderr or run.stdout,
             argv=run.argv,

@@ -20,6 +20,7 @@ from benchmark import stats
 from benchmark.client import BenchmarkClient
 from benchmark.endpoint import Endpoint
 from benchmark.invocation import check_not_exhausted, flushall, prefill, run_test
+from benchmark.pinning import DEFAULT_NICE, raised_priority
 from benchmark.result import (
     BASELINE,
     CANDIDATE,
@@ -51,6 +52,8 @@ class PairedRun:
     ``on_repetition`` receives the running fitness after every repetition and may raise
     to abort (the tuner raises optuna.TrialPruned); at repetition 1 its CI is NaN.
     ``progress`` shows a rich bar (default: only when stderr is a terminal).
+    ``nice``: the measuring thread's niceness while it runs (restored after), so tool
+    starts do not queue behind other work on a loaded machine.
     ``max_seconds`` bounds the wall clock: no repetition starts after it has passed
     (stop_reason "time_budget"); the warm-up and the first repetition always run.
     """
@@ -68,6 +71,7 @@ class PairedRun:
         progress: bool | None = None,
         resamples: int = stats.DEFAULT_RESAMPLES,
         max_seconds: float | None = None,
+        nice: int | None = DEFAULT_NICE,
     ) -> None:
         if max_repetitions is not None and max_repetitions < 1:
             raise ValueError(f"max_repetitions must be >= 1, got {max_repetitions}")
@@ -82,6 +86,7 @@ class PairedRun:
         self.progress = progress
         self.resamples = resamples
         self.max_seconds = max_seconds
+        self.nice = nice
         self._rng = np.random.default_rng(seed)
         self._runs: list[RawRun] = []
         self._rss: dict[str, int | None] = {CANDIDATE: None, BASELINE: None}
@@ -100,9 +105,10 @@ class PairedRun:
     ) -> RawRun:
         endpoint = self._endpoint(role)
         started = time.perf_counter()
-        flushall(self.client, endpoint)
         if self.workload.prefill:
-            prefill(self.client, endpoint, self.workload, test, pipeline, requests)
+            prefill(self.client, endpoint, self.workload, test, pipeline, requests, flush=True)
+        else:
+            flushall(self.client, endpoint)
         prefill_s = time.perf_counter() - started
         row, seconds = run_test(
             self.client,
@@ -166,6 +172,10 @@ class PairedRun:
 
     def run(self) -> PairedResult:
         """Run the protocol to its stop rule; BenchmarkError when any run fails."""
+        with raised_priority(self.nice):
+            return self._run()
+
+    def _run(self) -> PairedResult:
         w = self.workload
         self._t0 = time.perf_counter()
         baseline_version = server_version(self.client, self.baseline)

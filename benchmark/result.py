@@ -7,6 +7,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from rich import box
 from rich.table import Table
 
 CANDIDATE = "candidate"
@@ -109,35 +110,39 @@ class PairedResult:
         return json.dumps(self.to_dict(), indent=indent)
 
     def table(self) -> Table:
-        """Per-test ratios with CIs, then the fitness line."""
-        pct = round(self.confidence * 100)
+        """Per-test ratios with CIs; the caption carries the fitness line."""
+        pct = f"{self.confidence * 100:g}%"
         table = Table(
             title=(
                 f"candidate ({self.candidate_version or '?'}) vs baseline "
                 f"({self.baseline_version or '?'}), {self.repetitions} paired repetitions"
             ),
             caption=(
-                f"fitness {self.fitness:.1f}% of baseline, {pct}% CI "
+                f"fitness {self.fitness:.1f}% of baseline, {pct} CI "
                 f"[{self.ci_low:.1f}, {self.ci_high:.1f}] (±{self.half_width_pct:.1f}%), "
                 f"stop: {self.stop_reason}, {self.seconds:.0f}s"
+                + (" (CIs from under 5 repetitions are too narrow)" if self.repetitions < 5 else "")
             ),
+            box=box.SIMPLE_HEAD,
         )
-        table.add_column("test")
-        table.add_column("weight", justify="right")
-        table.add_column("cand rps", justify="right")
-        table.add_column("base rps", justify="right")
-        table.add_column("rps ratio", justify="right")
-        table.add_column(f"{pct}% CI", justify="right")
+        weighted = any(s.weight != 1.0 for s in self.per_test.values())
+        table.add_column("test", no_wrap=True)
+        if weighted:
+            table.add_column("weight", justify="right")
+        table.add_column("cand rps", justify="right", no_wrap=True)
+        table.add_column("base rps", justify="right", no_wrap=True)
+        table.add_column("ratio", justify="right")
+        table.add_column(f"{pct} CI", justify="right", no_wrap=True)
         table.add_column("p50 ratio", justify="right")
         table.add_column("p99 ratio", justify="right")
         for s in self.per_test.values():
             table.add_row(
                 s.name,
-                f"{s.weight:g}",
+                *([f"{s.weight:g}"] if weighted else []),
                 f"{s.candidate_rps:,.0f}",
                 f"{s.baseline_rps:,.0f}",
                 f"{s.median_ratio:.3f}",
-                f"[{s.ci_low:.3f}, {s.ci_high:.3f}]",
+                f"{s.ci_low:.3f}-{s.ci_high:.3f}",
                 _opt(s.p50_ratio),
                 _opt(s.p99_ratio),
             )

@@ -37,6 +37,7 @@ class ScriptedClient:
         self.rng = np.random.default_rng(seed)
         self.calls: list[tuple[str, str, tuple[str, ...]]] = []
         self.fail_on: str | None = None
+        self.stdin: list[tuple[int, bytes]] = []
 
     def benchmark(self, endpoint: Endpoint, args: Sequence[str], *, timeout: float) -> ToolRun:
         self.calls.append(("bench", endpoint.name, tuple(args)))
@@ -59,6 +60,7 @@ class ScriptedClient:
         timeout: float = 60.0,
     ) -> ToolRun:
         self.calls.append(("cli", endpoint.name, tuple(args)))
+        self.stdin.append((len(self.calls) - 1, stdin or b""))
         out = {"FLUSHALL": "OK", "--pipe": "All data transferred.\nerrors: 0, replies: 3\n"}
         if args[0] == "INFO":
             text = "# Server\r\nredis_version:8.0.2\r\n" if args[1] == "server" else ""
@@ -102,12 +104,12 @@ def test_every_run_starts_from_flushall_and_reads_are_prefilled() -> None:
     for i, (kind, server, args) in enumerate(client.calls):
         if kind != "bench":
             continue
-        before = [c for c in client.calls[:i] if c[1] == server and c[0] == "cli"]
+        before = [j for j, c in enumerate(client.calls[:i]) if c[1] == server and c[0] == "cli"]
         test = args[args.index("-t") + 1]
-        if test == "get":
-            assert before[-1][2] == ("--pipe",) and before[-2][2] == ("FLUSHALL",)
-        else:
-            assert before[-1][2] == ("FLUSHALL",)
+        assert client.calls[before[-1]][2] == ("--pipe",)
+        sent = dict(client.stdin)[before[-1]]
+        assert sent.startswith(b"*1\r\n$8\r\nFLUSHALL\r\n")
+        assert (b"MSET" in sent) == (test == "get")
 
 
 def test_order_within_pairs_is_randomised_but_pairs_stay_adjacent() -> None:
