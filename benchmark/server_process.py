@@ -72,11 +72,11 @@ class ServerProcess:
         self.cwd = str(cwd) if cwd is not None else None
         self.ready_timeout = ready_timeout
         self._own_log = log_path is None
-        self.log_path = (
-            Path(log_path)
-            if log_path is not None
-            else Path(tempfile.mkstemp(prefix=f"{name}-", suffix=".log")[1])
-        )
+        if log_path is None:
+            fd, temp = tempfile.mkstemp(prefix=f"{name}-", suffix=".log")
+            os.close(fd)
+            log_path = temp
+        self.log_path = Path(log_path)
         self._proc: subprocess.Popen[bytes] | None = None
         self._stopping = False
 

@@ -76,6 +76,11 @@ class Workload:
             object.__setattr__(self, "duration_s", DEFAULT_DURATION_S)
         _validate(self)
 
+    def __hash__(self) -> int:
+        # The weights mapping is not hashable itself; its sorted items are.
+        values = [getattr(self, f.name) for f in fields(self) if f.name != "weights"]
+        return hash((*values, tuple(sorted(self.weights.items()))))
+
     @property
     def units(self) -> tuple[tuple[str, int], ...]:
         """Every (test, pipeline) pair measured in each repetition, pipelines outermost."""

@@ -32,6 +32,12 @@ def test_from_dict_round_trips_and_accepts_requests_alone() -> None:
     assert Workload.from_dict(w.to_dict()) == w
 
 
+def test_workloads_are_hashable_and_equal_by_value() -> None:
+    a = Workload(weights={"SET@P1": 2.0})
+    b = Workload.from_dict({"weights": {"SET@P1": 2.0}})
+    assert a == b and hash(a) == hash(b) and len({a, b, Workload()}) == 2
+
+
 def test_comma_separated_strings_are_lists() -> None:
     w = Workload.from_dict({"tests": "set, GET", "pipelines": [4]})
     assert w.tests == ("set", "get")
