@@ -263,12 +263,21 @@ impl Db {
         if n == 1 {
             return 0;
         }
-        // FNV-1a: cheap and stable; the per-shard table uses its own seeded hash.
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for &b in key {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
+        // 8 bytes per step (multiply-xorshift); the table inside the partition hashes with its own
+        // seeded hasher, so this only needs to spread keys evenly across partitions.
+        let mut h: u64 = key.len() as u64 ^ 0x9e37_79b9_7f4a_7c15;
+        let mut chunks = key.chunks_exact(8);
+        for c in &mut chunks {
+            let v = u64::from_le_bytes(c.try_into().expect("8 bytes"));
+            h = (h ^ v).wrapping_mul(0xff51_afd7_ed55_8ccd);
+            h ^= h >> 32;
         }
+        let mut tail = 0u64;
+        for (i, &b) in chunks.remainder().iter().enumerate() {
+            tail |= u64::from(b) << (8 * i);
+        }
+        h = (h ^ tail).wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^= h >> 29;
         (h % n as u64) as usize
     }
 

@@ -95,6 +95,9 @@ pub fn parse_command(
 }
 
 fn parse_multibulk(buf: &[u8], args: &mut Vec<(usize, usize)>, max_bulk: usize) -> Parsed {
+    if let Some((count, nl)) = fast_len(buf, 1) {
+        return parse_args(buf, args, max_bulk, count as i64, nl + 2);
+    }
     let Some(nl) = find_crlf(buf, 1) else {
         if buf.len() > MAX_INLINE_LEN {
             return Parsed::Error("ERR Protocol error: too big mbulk count string");
@@ -108,7 +111,17 @@ fn parse_multibulk(buf: &[u8], args: &mut Vec<(usize, usize)>, max_bulk: usize) 
         Some(n) if n <= i64::from(i32::MAX) => n,
         _ => return Parsed::Error("ERR Protocol error: invalid multibulk length"),
     };
-    let mut pos = nl + 2;
+    parse_args(buf, args, max_bulk, count, nl + 2)
+}
+
+/// Parses `count` bulk arguments starting at `pos` (just after the multibulk header line).
+fn parse_args(
+    buf: &[u8],
+    args: &mut Vec<(usize, usize)>,
+    max_bulk: usize,
+    count: i64,
+    mut pos: usize,
+) -> Parsed {
     if count <= 0 {
         if pos > buf.len() {
             return Parsed::Incomplete { need: pos };
@@ -123,6 +136,23 @@ fn parse_multibulk(buf: &[u8], args: &mut Vec<(usize, usize)>, max_bulk: usize) 
         }
         if buf[pos] != b'$' {
             return Parsed::Error(expected_dollar_error(buf[pos]));
+        }
+        // Fast path: a plain decimal length ("$64\r"), parsed while scanning for '\r'.
+        if let Some((len, nl)) = fast_len(buf, pos + 1) {
+            if len > MAX_BULK_LEN {
+                return Parsed::Error("ERR Protocol error: invalid bulk length");
+            }
+            if len > max_bulk {
+                return Parsed::Error(TOO_BIG_QUERY);
+            }
+            let start = nl + 2;
+            let end = start + len;
+            if end + 2 > buf.len() {
+                return Parsed::Incomplete { need: end + 2 };
+            }
+            args.push((start, end));
+            pos = end + 2;
+            continue;
         }
         let Some(nl) = find_crlf(buf, pos + 1) else {
             if buf.len() - pos > MAX_INLINE_LEN {
@@ -150,6 +180,31 @@ fn parse_multibulk(buf: &[u8], args: &mut Vec<(usize, usize)>, max_bulk: usize) 
         pos = end + 2;
     }
     Parsed::Command { consumed: pos, source: ArgSource::Buffer }
+}
+
+/// Parses "<digits>\r" at `from` when it is a canonical non-negative number of at most 9 digits
+/// (the common case); anything else (sign, leading zero, long, incomplete) takes the strict path.
+#[inline]
+fn fast_len(buf: &[u8], from: usize) -> Option<(usize, usize)> {
+    let first = *buf.get(from)?;
+    if !(b'1'..=b'9').contains(&first) {
+        return None;
+    }
+    let mut v = (first - b'0') as usize;
+    let end = (from + 10).min(buf.len());
+    let mut i = from + 1;
+    while i < end {
+        let c = buf[i];
+        if c == b'\r' {
+            return Some((v, i));
+        }
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + (c - b'0') as usize;
+        i += 1;
+    }
+    None
 }
 
 /// Error for a query that would exceed `buffers.max_size`.
@@ -408,6 +463,30 @@ mod tests {
                 Parsed::Error(_) => {}
             }
         }
+    }
+
+    #[test]
+    fn fast_and_strict_length_paths_agree() {
+        for (input, ok) in [
+            (&b"*1\r\n$3\r\nabc\r\n"[..], true),
+            (b"*1\r\n$03\r\nabc\r\n", false),
+            (b"*1\r\n$+3\r\nabc\r\n", false),
+            (b"*01\r\n$3\r\nabc\r\n", false),
+            (b"*1\r\n$999999999\r\n", false),
+            (b"*1\r\n$0\r\n\r\n", true),
+        ] {
+            let (p, _) = parse(input);
+            assert_eq!(
+                matches!(p, Parsed::Command { .. }),
+                ok,
+                "{:?}: {p:?}",
+                String::from_utf8_lossy(input)
+            );
+        }
+        assert_eq!(
+            parse(b"*1\r\n$999999999\r\n").0,
+            Parsed::Error("ERR Protocol error: invalid bulk length")
+        );
     }
 
     #[test]
