@@ -229,8 +229,10 @@ class StudySpec:
 
     def search_space_key(self) -> dict[str, Any]:
         """What must not change when a study resumes: params, constraints, objective."""
+        shape = ("name", "kind", "low", "high", "step", "log", "choices", "stage")
         return {
-            "param": self.raw.get("param", []),
+            # Defaults and build args may change; the distributions the sampler saw may not.
+            "param": [{k: p[k] for k in shape if k in p} for p in self.raw.get("param", [])],
             "constraint": [c.expr for c in self.constraints],
             "objective": self.objective.kind,
         }

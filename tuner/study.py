@@ -239,7 +239,7 @@ def open_study(
         study.set_user_attr("search_space", key)
         study.set_user_attr("spec", spec.to_dict())
         study.set_metric_names(spec.objective.metric_names)
-    elif stored != key:
+    elif _space_shape(stored) != _space_shape(key):
         raise StudyError(
             f"study {name!r} was created with a different search space (params, constraints "
             "or objective differ from this spec); resume it with its original spec or pick "
@@ -247,6 +247,13 @@ def open_study(
         )
     study.set_user_attr("sampler", sampler_name)
     return study
+
+
+def _space_shape(key: Mapping[str, Any]) -> dict[str, Any]:
+    """The comparable part of a stored search_space (older studies stored more fields)."""
+    shape = ("name", "kind", "low", "high", "step", "log", "choices", "stage")
+    params = [{k: p[k] for k in shape if k in p} for p in key.get("param", [])]
+    return {**key, "param": params}
 
 
 def enqueue_defaults_once(study: optuna.Study, spec: StudySpec) -> bool:

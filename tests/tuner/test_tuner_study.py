@@ -175,6 +175,12 @@ def test_changed_search_space_is_refused(tuner_env: Path, make_spec: Callable[..
     with pytest.raises(StudyError, match="different search space"):
         open_study(load_spec(make_spec(edit=widen)), open_storage(url), study_name="t")
 
+    def new_default(data: dict[str, Any]) -> None:
+        data["param"][1]["default"] = 2
+
+    # A new default (or build args) leaves the distributions alone: resuming is fine.
+    open_study(load_spec(make_spec(edit=new_default)), open_storage(url), study_name="t")
+
 
 def test_pruning_stops_bad_trials_early(tuner_env: Path, make_spec: Callable[..., Path]) -> None:
     spec = load_spec(make_spec())
