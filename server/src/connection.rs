@@ -335,6 +335,7 @@ pub fn execute<'a>(
         *locked = Locked::None;
         *locked = Locked::acquire(db, parts);
     }
+    crate::reply::set_resp3(state.resp == 3);
     let mut ctx = Ctx { out, locked, db, client: state, shared, rng };
     (spec.run)(&mut ctx, args);
 }

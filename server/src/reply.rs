@@ -1,4 +1,26 @@
-//! RESP2 reply encoding straight into a reused output buffer (no per-reply allocation).
+//! RESP2/RESP3 reply encoding straight into a reused output buffer (no per-reply allocation).
+//!
+//! The protocol of the client being served is a thread-local flag set before each command, so
+//! handlers stay protocol-agnostic except where RESP3 changes a reply's shape (maps, sets,
+//! score pairs, verbatim strings).
+
+use std::cell::Cell;
+
+thread_local! {
+    static RESP3: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Selects the protocol of the replies written next on this thread.
+#[inline]
+pub fn set_resp3(on: bool) {
+    RESP3.with(|c| c.set(on));
+}
+
+/// Whether replies written now use RESP3.
+#[inline]
+pub fn is_resp3() -> bool {
+    RESP3.with(|c| c.get())
+}
 
 /// Appends RESP2 replies to a byte buffer.
 pub trait Reply {
@@ -11,6 +33,12 @@ pub trait Reply {
     fn array(&mut self, n: usize);
     fn ok(&mut self);
     fn double(&mut self, d: f64);
+    /// A map of `n` key/value pairs (RESP2: a flat array of 2n items).
+    fn map(&mut self, n: usize);
+    /// A set of `n` members (RESP2: an array).
+    fn set(&mut self, n: usize);
+    /// Human-readable text (RESP3 verbatim "txt"; RESP2 bulk string).
+    fn verbatim(&mut self, text: &[u8]);
 }
 
 impl Reply for Vec<u8> {
@@ -49,12 +77,44 @@ impl Reply for Vec<u8> {
 
     #[inline]
     fn null(&mut self) {
-        self.extend_from_slice(b"$-1\r\n");
+        self.extend_from_slice(if is_resp3() { b"_\r\n" } else { b"$-1\r\n" });
     }
 
     #[inline]
     fn null_array(&mut self) {
-        self.extend_from_slice(b"*-1\r\n");
+        self.extend_from_slice(if is_resp3() { b"_\r\n" } else { b"*-1\r\n" });
+    }
+
+    fn map(&mut self, n: usize) {
+        if is_resp3() {
+            self.push(b'%');
+            self.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+            self.extend_from_slice(b"\r\n");
+        } else {
+            self.array(n * 2);
+        }
+    }
+
+    fn set(&mut self, n: usize) {
+        if is_resp3() {
+            self.push(b'~');
+            self.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+            self.extend_from_slice(b"\r\n");
+        } else {
+            self.array(n);
+        }
+    }
+
+    fn verbatim(&mut self, text: &[u8]) {
+        if is_resp3() {
+            self.push(b'=');
+            self.extend_from_slice(itoa::Buffer::new().format(text.len() + 4).as_bytes());
+            self.extend_from_slice(b"\r\ntxt:");
+            self.extend_from_slice(text);
+            self.extend_from_slice(b"\r\n");
+        } else {
+            self.bulk(text);
+        }
     }
 
     #[inline]
@@ -72,7 +132,13 @@ impl Reply for Vec<u8> {
 
     fn double(&mut self, d: f64) {
         let s = format_double(d);
-        self.bulk(s.as_bytes());
+        if is_resp3() {
+            self.push(b',');
+            self.extend_from_slice(s.as_bytes());
+            self.extend_from_slice(b"\r\n");
+        } else {
+            self.bulk(s.as_bytes());
+        }
     }
 }
 

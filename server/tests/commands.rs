@@ -15,6 +15,7 @@ fn connection_family() {
     assert_eq!(h.q("SELECT x"), NOT_INT);
     assert!(h.q("HELLO 2").starts_with("*14\r\n$6\r\nserver\r\n"));
     assert_eq!(h.q("HELLO 4"), "-NOPROTO unsupported protocol version\r\n");
+    assert_eq!(h.q("HELLO x"), "-ERR Protocol version is not an integer or out of range\r\n");
     assert_eq!(h.q("CLIENT SETNAME worker"), OK);
     assert_eq!(h.q("CLIENT GETNAME"), bulk("worker"));
     assert_eq!(h.q("CLIENT ID"), int(1));
@@ -429,4 +430,26 @@ fn single_shard_behaves_the_same() {
     assert_eq!(h.q("MSET a 1 b 2"), OK);
     assert_eq!(h.q("RENAME a c"), OK);
     assert_eq!(h.q("MGET a b c"), format!("*3\r\n{NIL}{}{}", bulk("2"), bulk("1")));
+}
+
+#[test]
+fn resp3_reply_shapes() {
+    let mut h = Harness::new();
+    assert!(h.q("HELLO 3").starts_with("%7\r\n$6\r\nserver\r\n"));
+    assert_eq!(h.q("GET nokey"), "_\r\n");
+    h.q("HSET h f v");
+    assert_eq!(h.q("HGETALL h"), "%1\r\n$1\r\nf\r\n$1\r\nv\r\n");
+    h.q("SADD s a");
+    assert_eq!(h.q("SMEMBERS s"), "~1\r\n$1\r\na\r\n");
+    h.q("ZADD z 1.5 a 2 b");
+    assert_eq!(h.q("ZSCORE z a"), ",1.5\r\n");
+    assert_eq!(h.q("ZRANGE z 0 0 WITHSCORES"), "*1\r\n*2\r\n$1\r\na\r\n,1.5\r\n");
+    assert_eq!(h.q("ZPOPMIN z"), "*2\r\n$1\r\na\r\n,1.5\r\n");
+    assert_eq!(h.q("ZPOPMAX z 1"), "*1\r\n*2\r\n$1\r\nb\r\n,2\r\n");
+    assert_eq!(h.q("CONFIG GET maxmemory"), "%1\r\n$9\r\nmaxmemory\r\n$1\r\n0\r\n");
+    assert!(h.q("INFO keyspace").starts_with('='));
+    assert_eq!(h.q("LPOP nokey 2"), "_\r\n");
+    assert_eq!(h.q("RESET"), "+RESET\r\n");
+    assert_eq!(h.q("GET nokey"), NIL);
+    assert_eq!(h.q("HELLO 4"), "-NOPROTO unsupported protocol version\r\n");
 }

@@ -17,11 +17,10 @@ pub fn echo(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
 
 pub fn hello(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
     let mut i = 1;
+    let mut proto = ctx.client.resp;
     if args.len() > 1 {
         match int_arg(args.get(1)) {
-            Some(2) => {}
-            Some(3) => return ctx.err("NOPROTO unsupported protocol version"),
-            Some(v) if (2..=3).contains(&v) => {}
+            Some(v @ (2 | 3)) => proto = v as u8,
             Some(_) => return ctx.err("NOPROTO unsupported protocol version"),
             None => return ctx.err("ERR Protocol version is not an integer or out of range"),
         }
@@ -43,14 +42,16 @@ pub fn hello(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
             return ctx.err(&format!("ERR Syntax error in HELLO option '{opt}'"));
         }
     }
+    ctx.client.resp = proto;
+    crate::reply::set_resp3(proto == 3);
     let out = &mut *ctx.out;
-    out.array(14);
+    out.map(7);
     out.bulk(b"server");
     out.bulk(b"redis");
     out.bulk(b"version");
     out.bulk(crate::REDIS_VERSION.as_bytes());
     out.bulk(b"proto");
-    out.int(2);
+    out.int(i64::from(proto));
     out.bulk(b"id");
     out.int(ctx.client.id as i64);
     out.bulk(b"mode");
@@ -79,6 +80,7 @@ pub fn reset(ctx: &mut Ctx<'_, '_>, _args: &Args<'_>) {
     ctx.client.multi_dirty = false;
     set_name(ctx, b"");
     ctx.client.resp = 2;
+    crate::reply::set_resp3(false);
     ctx.out.simple(b"RESET");
 }
 
@@ -171,7 +173,7 @@ pub fn client(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
                 multi,
                 0,
             );
-            ctx.out.bulk(format!("{line}\n").as_bytes());
+            ctx.out.verbatim(format!("{line}\n").as_bytes());
         }
         b"list" => {
             if argc != 2 {
@@ -193,7 +195,7 @@ pub fn client(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
                 ));
                 s.push('\n');
             }
-            ctx.out.bulk(s.as_bytes());
+            ctx.out.verbatim(s.as_bytes());
         }
         b"setinfo" => {
             if arity(argc == 4, ctx) {

@@ -95,9 +95,9 @@ pub fn hmget(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
 
 pub fn hgetall(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
     with_hash(ctx, args.get(1), |h, out| match h {
-        None => out.array(0),
+        None => out.map(0),
         Some(h) => {
-            out.array(h.len() * 2);
+            out.map(h.len());
             for (f, v) in h.iter() {
                 out.bulk(f);
                 out.bulk(v);

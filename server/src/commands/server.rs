@@ -51,7 +51,7 @@ pub fn command(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
         b"count" if args.len() == 2 => ctx.out.int(COMMANDS.len() as i64),
         b"docs" => {
             // No documentation is bundled: an empty map is what redis-cli accepts.
-            ctx.out.array(0);
+            ctx.out.map(0);
         }
         b"info" => {
             if args.len() == 2 {
@@ -200,7 +200,7 @@ pub fn info(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
         }
         sections.push(s);
     }
-    ctx.out.bulk(sections.join("\r\n").as_bytes());
+    ctx.out.verbatim(sections.join("\r\n").as_bytes());
 }
 
 /// CONFIG GET answers for Redis settings clients commonly ask about (redis-benchmark asks two).
@@ -240,7 +240,7 @@ pub fn config(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
                     pairs.push(("bind".into(), ctx.shared.bind.clone()));
                 }
             }
-            ctx.out.array(pairs.len() * 2);
+            ctx.out.map(pairs.len());
             for (n, v) in pairs {
                 ctx.out.bulk(n.as_bytes());
                 ctx.out.bulk(v.as_bytes());

@@ -45,9 +45,9 @@ fn with_set(ctx: &mut Ctx<'_, '_>, key: &[u8], f: impl FnOnce(Option<&mut Set<By
 
 pub fn smembers(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
     with_set(ctx, args.get(1), |s, out| match s {
-        None => out.array(0),
+        None => out.set(0),
         Some(s) => {
-            out.array(s.len());
+            out.set(s.len());
             for m in s.iter() {
                 out.bulk(m);
             }
@@ -89,7 +89,7 @@ pub fn spop(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
     let Ctx { out, locked, db, rng, .. } = ctx;
     let shard = locked.shard_idx(db.shard_of(k));
     let set = match shard.get_mut(k) {
-        None => return if count.is_some() { out.array(0) } else { out.null() },
+        None => return if count.is_some() { out.set(0) } else { out.null() },
         Some(Entry { value: Value::Set(s), .. }) => s,
         Some(_) => return wrongtype(out),
     };
@@ -101,7 +101,7 @@ pub fn spop(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
         }
         Some(c) => {
             let n = c.min(set.len());
-            out.array(n);
+            out.set(n);
             for _ in 0..n {
                 let i = rng.below(set.len());
                 let m = set.swap_remove_index(i).expect("in range");
@@ -214,7 +214,7 @@ fn compute(ctx: &mut Ctx<'_, '_>, keys: &[&[u8]], op: SetOp) -> Result<Vec<Bytes
 fn reply_op(ctx: &mut Ctx<'_, '_>, args: &Args<'_>, op: SetOp) {
     let keys: Vec<&[u8]> = args.from(1).collect();
     if let Ok(members) = compute(ctx, &keys, op) {
-        ctx.out.array(members.len());
+        ctx.out.set(members.len());
         for m in members {
             ctx.out.bulk(&m);
         }

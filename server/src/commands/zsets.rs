@@ -296,10 +296,19 @@ fn run_range(z: Option<&mut ZSet>, q: &RangeQuery, out: &mut Vec<u8>) {
             }
         }
     }
-    out.array(items.len() * if q.withscores { 2 } else { 1 });
-    for (m, s) in items {
+    write_members(out, &items, q.withscores);
+}
+
+/// Members (and scores): RESP2 flat, RESP3 as [member, score] pairs.
+fn write_members(out: &mut Vec<u8>, items: &[(&[u8], f64)], withscores: bool) {
+    let pairs = withscores && crate::reply::is_resp3();
+    out.array(items.len() * if withscores && !pairs { 2 } else { 1 });
+    for &(m, s) in items {
+        if pairs {
+            out.array(2);
+        }
         out.bulk(m);
-        if q.withscores {
+        if withscores {
             out.double(s);
         }
     }
@@ -411,12 +420,17 @@ fn generic_pop(ctx: &mut Ctx<'_, '_>, args: &Args<'_>, max: bool) {
         1
     };
     let mut popped = false;
+    // RESP3 nests [member, score] pairs only when a count was given, like Redis.
+    let pairs = args.len() == 3 && crate::reply::is_resp3();
     with_zset(ctx, k, |z, out| {
         let Some(z) = z else { return out.array(0) };
         let n = count.min(z.len());
-        out.array(n * 2);
+        out.array(if pairs { n } else { n * 2 });
         for _ in 0..n {
             let (m, s) = if max { z.pop_max() } else { z.pop_min() }.expect("counted");
+            if pairs {
+                out.array(2);
+            }
             out.bulk(&m);
             out.double(s);
         }
