@@ -336,6 +336,13 @@ pub fn execute<'a>(
         *locked = Locked::acquire(db, parts);
     }
     crate::reply::set_resp3(state.resp == 3);
+    let mark = out.len();
     let mut ctx = Ctx { out, locked, db, client: state, shared, rng };
-    (spec.run)(&mut ctx, args);
+    // A bug in one handler must not take the whole server down: answer an error instead.
+    // (Partition locks poisoned by the panic are recovered in `Db::lock`.)
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (spec.run)(&mut ctx, args)));
+    if ran.is_err() {
+        ctx.out.truncate(mark);
+        ctx.out.error(&format!("ERR internal error while executing '{}'", spec.name));
+    }
 }
