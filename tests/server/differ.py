@@ -44,6 +44,12 @@ def same_reply(step: Sequence[str], ref: Reply, sub: Reply) -> bool:
     return normalize(step, ref) == normalize(step, sub)
 
 
+def _bulk_strings(reply: Reply) -> list[bytes]:
+    """The bulk strings of a reply that is one bulk, nil, or an array of bulks."""
+    items = reply if isinstance(reply, list) else [reply]
+    return [item for item in items if isinstance(item, bytes)]
+
+
 def _same_shape(ref: Reply, sub: Reply) -> bool:
     if isinstance(ref, list) and isinstance(sub, list):
         return len(ref) == len(sub)
@@ -133,20 +139,20 @@ class Differ:
         if not _same_shape(ref, sub):
             self.fail(f"reply to {list(step)} has another shape: redis8 {ref!r} vs ours {sub!r}")
         if command == "RANDOMKEY":
-            if sub is not None and self.sub.execute("EXISTS", sub) != 1:
+            if isinstance(sub, bytes) and self.sub.execute("EXISTS", sub) != 1:
                 self.fail(f"RANDOMKEY returned {sub!r}, which does not exist")
             return
         key = step[1]
         if command == "SRANDMEMBER":
-            members = sub if isinstance(sub, list) else [] if sub is None else [sub]
+            members = _bulk_strings(sub)
             count = int(step[2]) if len(step) > 2 else 1
-            if count >= 0 and len(set(map(bytes, members))) != len(members):
+            if count >= 0 and len(set(members)) != len(members):
                 self.fail(f"SRANDMEMBER with count {count} repeated members: {sub!r}")
             self._require_members(key, members, step)
         elif command == "SPOP":
             self._resync_spop(key, ref, sub, step)
 
-    def _require_members(self, key: str, members: list, step: Sequence[str]) -> None:
+    def _require_members(self, key: str, members: list[bytes], step: Sequence[str]) -> None:
         if members:
             flags = self.ref.execute("SMISMEMBER", key, *members)
             if flags != [1] * len(members):
@@ -154,39 +160,46 @@ class Differ:
 
     def _resync_spop(self, key: str, ref: Reply, sub: Reply, step: Sequence[str]) -> None:
         """Make the reference's set equal to the subject's by undoing its pop and redoing ours."""
-        popped_ref = ref if isinstance(ref, list) else [] if ref is None else [ref]
-        popped_sub = sub if isinstance(sub, list) else [] if sub is None else [sub]
-        if len(set(map(bytes, popped_sub))) != len(popped_sub):
+        popped_ref, popped_sub = _bulk_strings(ref), _bulk_strings(sub)
+        if len(set(popped_sub)) != len(popped_sub):
             self.fail(f"SPOP returned a member twice: {sub!r}")
         if sorted(popped_ref) == sorted(popped_sub) or not popped_ref:
             return
         self.ref.execute("SADD", key, *popped_ref)
         removed = self.ref.execute("SREM", key, *popped_sub)
         if removed != len(popped_sub):
-            self.fail(f"{list(step)} popped non-members {popped_sub!r} (reference held {removed})")
+            self.fail(
+                f"{list(step)} popped non-members {popped_sub!r} (reference held {removed!r})"
+            )
 
     def _scan(self, step: Sequence[str]) -> None:
         """Iterate SCAN to the end on both sides and compare the keys seen as sets."""
         seen: list[set[bytes]] = []
         for client, label in ((self.ref, "redis8"), (self.sub, "ours")):
-            cursor, keys = b"0", set()
+            cursor = b"0"
+            keys: set[bytes] = set()
             for _ in range(SCAN_MAX_CALLS):
                 reply = client.execute(step[0], cursor, *step[2:])
                 if isinstance(reply, Error):
                     seen.append({b"error:" + reply.value})
                     break
-                if not (isinstance(reply, list) and len(reply) == 2 and isinstance(reply[1], list)):
+                if not (
+                    isinstance(reply, list)
+                    and len(reply) == 2
+                    and isinstance(reply[0], bytes)
+                    and isinstance(reply[1], list)
+                ):
                     self.fail(f"{label} SCAN reply malformed: {reply!r}")
                     return
                 cursor = reply[0]
-                keys.update(reply[1])
+                keys.update(_bulk_strings(reply[1]))
                 if cursor == b"0":
                     seen.append(keys)
                     break
             else:
                 self.fail(f"{label} SCAN did not finish within {SCAN_MAX_CALLS} calls")
         self.history.append(
-            f"{list(step)} (full iteration)\n    redis8: {seen[0]}\n    ours: {seen[1]}"
+            f"{list(step)} (full iteration)\n    redis8: {seen[0]!r}\n    ours: {seen[1]!r}"
         )
         if seen[0] != seen[1]:
             self.fail(f"full SCAN {list(step)} differs: redis8 {seen[0]} vs ours {seen[1]}")

@@ -362,9 +362,9 @@ def test_rss_summary() -> None:
             print(f"[rss] {server:22s} {label:40s} {before:>8} -> {after:>8} kB")
     assert {"redis8", "ours"} <= set(RSS_RECORD) or os.environ.get("RSO_SUBJECT") == "redis"
     for server, probes in RSS_RECORD.items():
-        numbers = list(probes.values())
-        growth = numbers[-1]["after_kb"] - numbers[0]["before_kb"]
-        print(f"[rss] {server}: {growth} kB overall growth across {len(numbers)} abuses")
+        ordered = list(probes.values())
+        growth = ordered[-1]["after_kb"] - ordered[0]["before_kb"]
+        print(f"[rss] {server}: {growth} kB overall growth across {len(ordered)} abuses")
         assert growth < RSS_GROWTH_LIMIT_KB, f"{server} grew {growth} kB over all abuses"
 
 

@@ -160,7 +160,9 @@ def _redis_py_session(port: int) -> list[object]:
         client.flushdb()
         out: list[object] = [client.ping(), client.set("py:a", 1), client.incr("py:a")]
         pipe = client.pipeline(transaction=True)
-        pipe.incrbyfloat("py:f", 0.1).incrbyfloat("py:f", 0.2).get("py:a")
+        pipe.incrbyfloat("py:f", 0.1)
+        pipe.incrbyfloat("py:f", 0.2)
+        pipe.get("py:a")
         out.append(pipe.execute())
         out.append(client.hset("py:h", mapping={"x": "1", "y": "2"}))
         out.append(client.hgetall("py:h"))
