@@ -16,11 +16,15 @@ use crate::server::{ClientState, Shared};
 
 /// Pending output beyond which a connection stops executing commands until the client reads.
 const OUTPUT_LIMIT: usize = 1 << 20;
+/// Pending output written at once instead of at the end of the event-loop iteration.
+const DEFERRED_OUTPUT_LIMIT: usize = 64 * 1024;
 
 /// Whether the event loop keeps the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
     Keep,
+    /// Keep, and write its pending replies once every ready connection was served.
+    Flush,
     Close,
 }
 
@@ -80,41 +84,76 @@ impl Conn {
         let mut drained = false;
         loop {
             let stalled = self.process(shared, pool, rng);
-            match self.flush(shared, pool) {
-                Err(_) => return Status::Close,
-                Ok(false) => {
-                    // The client is not reading: wait for writability, read nothing more meanwhile.
-                    if self.writable {
-                        return Status::Keep;
+            // Replies are normally written after every ready connection was read (like Redis's
+            // beforeSleep), so clients get them in bursts; write now only when we must.
+            let flush_now = stalled
+                || self.state.close_after_reply
+                || self.writable
+                || self.out.len() - self.wpos >= DEFERRED_OUTPUT_LIMIT;
+            if flush_now {
+                match self.flush(shared, pool) {
+                    Err(_) => return Status::Close,
+                    Ok(false) => {
+                        // The client is not reading: wait for writability, read nothing more meanwhile.
+                        if self.writable {
+                            return Status::Keep;
+                        }
+                        return self.set_interest(registry, true);
                     }
-                    return self.set_interest(registry, true);
-                }
-                Ok(true) => {
-                    if self.writable && self.set_interest(registry, false) == Status::Close {
-                        return Status::Close;
+                    Ok(true) => {
+                        if self.writable && self.set_interest(registry, false) == Status::Close {
+                            return Status::Close;
+                        }
                     }
                 }
-            }
-            if self.state.close_after_reply {
-                return Status::Close;
-            }
-            if stalled {
-                continue;
+                if self.state.close_after_reply {
+                    return Status::Close;
+                }
+                if stalled {
+                    continue;
+                }
             }
             if drained {
-                return Status::Keep;
+                return self.idle_status();
             }
             match self.read() {
-                Ok(0) => return Status::Close,
+                Ok(0) => {
+                    // The peer half-closed: answer what it sent, then close.
+                    let _ = self.flush(shared, pool);
+                    return Status::Close;
+                }
                 Ok(n) => {
                     shared.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
                     // A short read drained the socket; edge-triggered epoll reports new data.
                     drained = n < self.read_size && !peer_closed;
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Status::Keep,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return self.idle_status(),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => return Status::Close,
             }
+        }
+    }
+
+    /// Keep, or Flush when replies wait for the end-of-iteration write.
+    fn idle_status(&self) -> Status {
+        if self.out.len() > self.wpos {
+            Status::Flush
+        } else {
+            Status::Keep
+        }
+    }
+
+    /// Writes replies deferred by `on_event`; waits for writability when the socket is full.
+    pub fn flush_deferred(
+        &mut self,
+        shared: &Shared,
+        pool: &mut ResponsePool,
+        registry: &Registry,
+    ) -> Status {
+        match self.flush(shared, pool) {
+            Err(_) => Status::Close,
+            Ok(false) if !self.writable => self.set_interest(registry, true),
+            Ok(_) => Status::Keep,
         }
     }
 

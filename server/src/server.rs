@@ -155,6 +155,7 @@ fn event_loop(tid: usize, shared: Arc<Shared>, listener: std::net::TcpListener) 
     );
     let mut rng = Rng::new(now_ms() ^ ((tid as u64 + 1) << 32) ^ u64::from(std::process::id()));
     let mut last_cron = Instant::now();
+    let mut pending_writes: Vec<usize> = Vec::new();
     loop {
         match poll.poll(&mut events, Some(CRON_PERIOD)) {
             Ok(()) => {}
@@ -169,7 +170,20 @@ fn event_loop(tid: usize, shared: Arc<Shared>, listener: std::net::TcpListener) 
             let idx = event.token().0;
             let Some(Some(conn)) = conns.get_mut(idx) else { continue };
             let peer_closed = event.is_read_closed() || event.is_error();
-            if conn.on_event(&shared, &mut pool, &mut rng, poll.registry(), peer_closed) == Status::Close {
+            match conn.on_event(&shared, &mut pool, &mut rng, poll.registry(), peer_closed) {
+                Status::Keep => {}
+                Status::Flush => pending_writes.push(idx),
+                Status::Close => {
+                    let mut conn = conns[idx].take().expect("present");
+                    conn.close(&shared, &mut pool, poll.registry());
+                    free.push(idx);
+                }
+            }
+        }
+        // Replies of this iteration go out together, after every ready client was read.
+        for idx in pending_writes.drain(..) {
+            let Some(Some(conn)) = conns.get_mut(idx) else { continue };
+            if conn.flush_deferred(&shared, &mut pool, poll.registry()) == Status::Close {
                 let mut conn = conns[idx].take().expect("present");
                 conn.close(&shared, &mut pool, poll.registry());
                 free.push(idx);
