@@ -25,6 +25,16 @@ class Error:
     value: bytes
 
 
+@dataclass(frozen=True)
+class Resp3:
+    """A RESP3-only reply: `kind` is its type byte (`%` map, `~` set, `,` double, `#` boolean,
+    `(` big number, `=` verbatim, `>` push) or b"null"; aggregates keep their items."""
+
+    kind: bytes
+    value: bytes
+    items: tuple[Reply, ...] = ()
+
+
 class _NullArray:
     """The `*-1` reply, distinct from the `$-1` null bulk (which is None)."""
 
@@ -41,7 +51,7 @@ class _NullArray:
 
 NULL_ARRAY = _NullArray()
 
-Reply = Simple | Error | int | bytes | None | _NullArray | list["Reply"]
+Reply = Simple | Error | int | bytes | None | _NullArray | Resp3 | list["Reply"]
 
 
 class ProtocolViolation(Exception):
@@ -133,6 +143,30 @@ class ReplyParser:
                 item, pos = self._parse(pos)
                 items.append(item)
             return items, pos
+        return self._parse_resp3(bytes(kind), line, pos)
+
+    def _parse_resp3(self, kind: bytes, line: bytes, pos: int) -> tuple[Reply, int]:
+        """RESP3 types (after HELLO 3) as tagged tuples, so they never equal their RESP2 forms."""
+        if kind == b"_":
+            return Resp3(b"null", b""), pos
+        if kind in (b",", b"#", b"("):
+            return Resp3(bytes(kind), line), pos
+        if kind in (b"=", b"!"):
+            length = _integer(line)
+            if len(self._buf) < pos + length + 2:
+                raise _Incomplete
+            body = bytes(self._buf[pos : pos + length])
+            value: Reply = Error(body) if kind == b"!" else Resp3(b"=", body)
+            return value, pos + length + 2
+        if kind in (b"%", b"~", b">", b"|"):
+            count = _integer(line) * (2 if kind in (b"%", b"|") else 1)
+            items: list[Reply] = []
+            for _ in range(count):
+                item, pos = self._parse(pos)
+                items.append(item)
+            if kind == b"|":  # an attribute precedes the real reply: keep only the reply
+                return self._parse(pos)
+            return Resp3(bytes(kind), b"", tuple(items)), pos
         raise ProtocolViolation(f"unknown reply type {bytes(kind)!r} (line {line!r})")
 
 

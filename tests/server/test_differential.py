@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from tests.server.commands import FAMILIES, RANDOM, mixed_program, program
 from tests.server.conftest import RunningServer
 from tests.server.differ import Differ
-from tests.server.resp import Simple
+from tests.server.resp import Resp3, Simple
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -444,3 +444,28 @@ def test_random_programs_inline(differ: Differ, steps: list) -> None:
     fresh(differ)
     differ.run_pipelined([s for s in without_random(steps) if inline_safe(s)], inline=True)
     differ.finish()
+
+
+@pytest.mark.parametrize("case", sorted(TARGETED))
+def test_targeted_resp3(differ: Differ, case: str) -> None:
+    """The hand-written cases after HELLO 3: RESP3 maps, sets, doubles and nulls must match."""
+    hello = [client.execute("HELLO", "3") for client in (differ.ref, differ.sub)]
+    assert all(isinstance(h, Resp3) and h.kind == b"%" for h in hello), hello
+    try:
+        run_program(differ, TARGETED[case])
+    finally:
+        for client in (differ.ref, differ.sub):
+            client.execute("HELLO", "2")
+
+
+@settings(settings.get_profile("rso-differential"))
+@given(steps=mixed_program())
+def test_random_programs_resp3(differ: Differ, steps: list) -> None:
+    """Random programs from every family on RESP3 connections."""
+    for client in (differ.ref, differ.sub):
+        assert isinstance(client.execute("HELLO", "3"), Resp3)
+    try:
+        run_program(differ, steps)
+    finally:
+        for client in (differ.ref, differ.sub):
+            client.execute("HELLO", "2")

@@ -151,11 +151,11 @@ def test_redis_cli_interactive_session(ours: RunningServer) -> None:
     assert ours.alive()
 
 
-def _redis_py_session(port: int) -> list[object]:
-    """Typical redis-py usage (RESP2: our server speaks RESP2 only)."""
+def _redis_py_session(port: int, protocol: int) -> list[object]:
+    """Typical redis-py usage; redis-py 8 speaks RESP3 (HELLO 3) unless told otherwise."""
     import redis
 
-    client = redis.Redis(host="127.0.0.1", port=port, protocol=2, socket_timeout=10)
+    client = redis.Redis(host="127.0.0.1", port=port, protocol=protocol, socket_timeout=10)
     try:
         client.flushdb()
         out: list[object] = [client.ping(), client.set("py:a", 1), client.incr("py:a")]
@@ -180,5 +180,8 @@ def _redis_py_session(port: int) -> list[object]:
         client.close()
 
 
-def test_redis_py_client_gets_same_results(ours: RunningServer, redis8: RunningServer) -> None:
-    assert _redis_py_session(ours.port) == _redis_py_session(redis8.port)
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_redis_py_client_gets_same_results(
+    ours: RunningServer, redis8: RunningServer, protocol: int
+) -> None:
+    assert _redis_py_session(ours.port, protocol) == _redis_py_session(redis8.port, protocol)
