@@ -81,7 +81,7 @@ def require_server_binary() -> Path:
     path = server_binary()
     if path is None:
         require_or_skip(
-            f"server binary {SERVER_BIN} missing; build it with "
+            f"server binary {os.environ.get('RSO_SERVER_BIN', SERVER_BIN)} missing; build it with "
             "`cargo build --release --manifest-path server/Cargo.toml`"
         )
         raise AssertionError("unreachable")
