@@ -389,8 +389,11 @@ unknown = st.tuples(
     st.sampled_from(("FOO", "getx", "SETT", "xyzzy")), st.lists(value, max_size=3)
 ).map(lambda t: (t[0], *t[1]))
 
+# SELECT is left out: our server has one database by design (server/README.md), and a SELECT 1
+# that Redis accepted would move the reference to another keyspace for the rest of the run.
 wrong_arity = st.tuples(
-    st.sampled_from(ALL_COMMANDS), st.lists(st.one_of(key, value, small_int), max_size=2)
+    st.sampled_from([c for c in ALL_COMMANDS if c != "SELECT"]),
+    st.lists(st.one_of(key, value, small_int), max_size=2),
 ).map(lambda t: (t[0], *t[1]))
 
 FAMILIES: dict[str, st.SearchStrategy[Step]] = {

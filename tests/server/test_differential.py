@@ -46,6 +46,7 @@ def fresh(differ: Differ) -> Differ:
     differ.history.clear()
     differ.queued = None
     for client in (differ.ref, differ.sub):
+        client.execute("SELECT", "0")  # harmless inside MULTI: DISCARD below drops it
         if client.execute("FLUSHDB") != Simple(b"OK"):
             differ.both(("DISCARD",))
             assert client.execute("FLUSHDB") == Simple(b"OK")
