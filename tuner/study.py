@@ -179,6 +179,12 @@ def fail_dead_workers(study: optuna.Study) -> list[int]:
     return failed
 
 
+def _poll_interval(study: optuna.Study) -> float:
+    """How often to look at other workers' running trials: the heartbeat interval."""
+    interval = getattr(study._storage, "get_heartbeat_interval", lambda: None)()
+    return float(interval or 5)
+
+
 class _Heartbeat:
     """Records a trial's heartbeat every interval while it runs (ask/tell has none)."""
 
@@ -320,12 +326,8 @@ class StudyLoop:
     def run(self, options: RunOptions) -> RunSummary:
         """Run trials; on Interrupted, clean up, record the trial and re-raise."""
         study = self.study
+        self._reap_dead_workers()
         with self.guard.deferred():
-            optuna.storages.fail_stale_trials(study)
-            for number in fail_dead_workers(study):
-                self.progress.message(
-                    f"trial {number} was left RUNNING by a dead worker: re-queued"
-                )
             enqueue_defaults_once(study, self.spec)
         started = time.monotonic()
         used = budget_used(study)
@@ -333,12 +335,24 @@ class StudyLoop:
         rejections = errors = trials_run = 0
         stop_reason = "budget"
         while True:
+            # Other workers may have died mid-trial since the last check: fail and
+            # re-queue their trials (same host: pid gone; elsewhere: heartbeat too old).
+            self._reap_dead_workers()
             used = budget_used(study)
             if used >= options.trials:
+                if trials_run and not self._finished_last_trial():
+                    # Exactly one worker finalizes: the one whose trial filled the budget.
+                    stop_reason = "budget (last trials run by other workers)"
                 break
             if options.timeout_s is not None and time.monotonic() - started >= options.timeout_s:
                 stop_reason = "timeout"
                 break
+            running = len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+            if used + running >= options.trials:
+                # Other workers' running trials fill the budget: wait until they finish
+                # (budget met) or go stale (re-queued above; then this worker runs them).
+                time.sleep(_poll_interval(study))
+                continue
             trial = self._ask(options.trials)
             if trial is None:
                 # The worker that runs the last trial finalizes; this one just stops.
@@ -367,6 +381,28 @@ class StudyLoop:
         )
 
     # ------------------------------------------------------------------------ internals
+
+    def _finished_last_trial(self) -> bool:
+        """Whether this worker finished the most recent trial that counts toward the budget."""
+        finished = [
+            t
+            for t in self.study.get_trials(deepcopy=False)
+            if counts_toward_budget(t) and t.datetime_complete is not None
+        ]
+        if not finished:
+            return False
+        last = max(finished, key=lambda t: (t.datetime_complete, t.number))
+        return bool(last.user_attrs.get("worker") == self.worker)
+
+    def _reap_dead_workers(self) -> None:
+        """Fail and re-queue trials left RUNNING by workers that died."""
+        with self.guard.deferred(), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(self.study)
+            for number in fail_dead_workers(self.study):
+                self.progress.message(
+                    f"trial {number} was left RUNNING by a dead worker: re-queued"
+                )
 
     def _ask(self, budget: int) -> Trial | None:
         """Ask for a trial, unless other workers' running trials already fill the budget."""

@@ -53,7 +53,9 @@ class LocalRunner:
         from tuner.signals import PidFile
 
         self.spec = spec
-        self.work_dir = Path(work_dir) if work_dir is not None else spec.base_dir / spec.name
+        # Absolute: servers run with their own cwd, and a relative config path would miss.
+        work_dir = Path(work_dir) if work_dir is not None else spec.base_dir / spec.name
+        self.work_dir = work_dir.resolve()
         if cache_dir is None:
             cache_dir = self.work_dir.parent / ".build-cache"
         self.cache = BuildCache.for_spec(spec, Path(cache_dir))
