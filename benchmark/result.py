@@ -101,6 +101,10 @@ class PairedResult:
         """name -> median rps ratio, the shape the study's trial attributes use."""
         return {name: s.median_ratio for name, s in self.per_test.items()}
 
+    def per_test_cis(self) -> dict[str, tuple[float, float]]:
+        """name -> (low, high) CI of the median rps ratio."""
+        return {name: (s.ci_low, s.ci_high) for name, s in self.per_test.items()}
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["per_test"] = {name: asdict(s) for name, s in self.per_test.items()}

@@ -25,6 +25,13 @@ params with true effects of 14-36 points were "moves fitness" 49-50 times of 50;
 effects of 6-7 points (about one noise band) split between the three verdicts. One-at-a-
 time sweeps miss interactions: a param that only matters together with another can
 look dead here.
+
+Fitness is one figure; a knob can also move a single test (a buffer size that only
+matters for LRANGE_600's big replies) while the geomean hides it. So the same rule is
+applied per test unit (test@pipeline, ratio x 100, with that unit's own D and W) with a
+wider margin, :data:`TEST_MARGIN`, because several units give several chances to be
+fooled by noise. A param that moves neither fitness nor any unit is *dead*: no figure
+moves beyond the noise.
 """
 
 from __future__ import annotations
@@ -50,6 +57,8 @@ RULE = (
 )
 #: Effect / noise band above which a param moves fitness (see the module docstring).
 MARGIN = 1.25
+#: The per-test-unit margin: wider than MARGIN, as each unit is another chance of a fluke.
+TEST_MARGIN = 1.5
 MOVES = "moves fitness"
 BORDERLINE = "borderline"
 WITHIN_NOISE = "within noise"
@@ -69,6 +78,8 @@ class Point:
     ci_high: float | None = None
     failure: str | None = None
     log_tail: str = ""
+    #: test unit -> (ratio x 100, CI width x 100 or None)
+    per_test: dict[str, tuple[float, float | None]] = field(default_factory=dict)
 
     @property
     def ci_width(self) -> float | None:
@@ -87,6 +98,14 @@ class ParamAudit:
     default_fitness: float | None = None
     effect: float | None = None
     verdict: str = ""
+    #: The test unit moved most relative to its own noise band: (unit, effect, effect/band).
+    top_test: tuple[str, float, float] | None = None
+
+    @property
+    def dead(self) -> bool:
+        """No figure (fitness or any test unit) moves beyond the noise."""
+        test_moves = self.top_test is not None and self.top_test[2] > TEST_MARGIN
+        return self.verdict == WITHIN_NOISE and not test_moves
 
     def per_value(self) -> list[tuple[Any, float]]:
         """(value, fitness) for every measured value, the default's median included."""
@@ -113,6 +132,8 @@ class AuditResult:
     default_range: float
     median_ci_width: float
     finished_at: datetime
+    #: test unit -> its noise band (ratio x 100)
+    test_bands: dict[str, float] = field(default_factory=dict)
 
     @property
     def noise_band(self) -> float:
@@ -200,7 +221,12 @@ def _measure(
         m = runner.evaluate(Candidate(runtime, build), repetitions=reps)
     except TrialFailure as failure:
         return Point(value, None, failure=failure.reason, log_tail=failure.log_tail[-1000:])
-    return Point(value, m.fitness, m.ci_low, m.ci_high)
+    per_test: dict[str, tuple[float, float | None]] = {}
+    for unit, ratio in m.per_test.items():
+        ci = m.per_test_ci.get(unit)
+        width = 100.0 * (ci[1] - ci[0]) if ci and all(math.isfinite(c) for c in ci) else None
+        per_test[unit] = (100.0 * ratio, width)
+    return Point(value, m.fitness, m.ci_low, m.ci_high, per_test=per_test)
 
 
 #: Called before each measurement with (what is measured, index from 1, total).
@@ -299,6 +325,7 @@ def judge(
             audit.verdict = "not measured"
         else:
             audit.verdict = verdict(audit.effect, band)
+    test_bands = _judge_tests(defaults, audits)
     return AuditResult(
         spec_name,
         runner,
@@ -308,7 +335,37 @@ def judge(
         default_range,
         median_width,
         datetime.now(UTC),
+        test_bands,
     )
+
+
+def _judge_tests(defaults: list[Point], audits: list[ParamAudit]) -> dict[str, float]:
+    """Per test unit: its noise band, and each param's most-moved unit (same rule)."""
+    units = sorted({u for p in defaults for u in p.per_test})
+    bands: dict[str, float] = {}
+    for unit in units:
+        repeats = [p.per_test[unit][0] for p in defaults if unit in p.per_test]
+        widths = [
+            w
+            for p in [*defaults, *(q for a in audits for q in a.points)]
+            if unit in p.per_test and (w := p.per_test[unit][1]) is not None
+        ]
+        if len(repeats) >= 2:
+            bands[unit] = max(
+                max(repeats) - min(repeats), statistics.median(widths) if widths else 0.0
+            )
+    for audit in audits:
+        best: tuple[str, float, float] | None = None
+        for unit, unit_band in bands.items():
+            default = statistics.median(p.per_test[unit][0] for p in defaults if unit in p.per_test)
+            values = [default] + [p.per_test[unit][0] for p in audit.points if unit in p.per_test]
+            if len(values) < 2 or unit_band <= 0:
+                continue
+            effect = max(values) - min(values)
+            if best is None or effect / unit_band > best[2]:
+                best = (unit, effect, effect / unit_band)
+        audit.top_test = best
+    return bands
 
 
 def verdict(effect: float, band: float) -> str:
@@ -342,6 +399,10 @@ def _rows(result: AuditResult) -> list[list[str]]:
                 ratio,
                 a.verdict,
                 str(a.best_value) if a.verdict in (MOVES, BORDERLINE) else "-",
+                "-"
+                if a.top_test is None
+                else f"{a.top_test[0]}: {a.top_test[1]:.1f} ({a.top_test[2]:.1f}x)",
+                "dead" if a.dead else "live",
                 _value_cells(a),
             ]
         )
@@ -356,6 +417,8 @@ HEADERS = (
     "effect/noise",
     "verdict",
     "best value",
+    "most-moved test: effect (x its band)",
+    "any figure moves",
     "fitness per value (* = default)",
 )
 
@@ -386,6 +449,8 @@ def audit_table(result: AuditResult) -> Table:
         table.add_column(header, overflow="fold")
     for row in _rows(result):
         style = {MOVES: "green", BORDERLINE: "yellow", WITHIN_NOISE: "dim"}.get(row[5], "red")
+        if row[5] == WITHIN_NOISE and row[8] == "live":
+            style = "yellow"
         table.add_row(*row, style=style)
     return table
 
@@ -407,10 +472,18 @@ def audit_markdown(result: AuditResult) -> str:
         "",
         f"Rule: {RULE}",
         "",
+        f"Per test unit (test@pipeline, ratio x 100): the same rule with each unit's own "
+        f"noise band and margin {TEST_MARGIN}; a param is dead when neither fitness nor any "
+        "unit moves. Unit noise bands: "
+        + ", ".join(f"{u} {b:.1f}" for u, b in result.test_bands.items())
+        + ".",
+        "",
         "| " + " | ".join(HEADERS) + " |",
         "|" + "|".join("---" for _ in HEADERS) + "|",
     ]
     lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in _rows(result)]
+    dead = [a.param.name for a in result.params if a.dead]
+    lines += ["", f"Dead (no figure moves beyond the noise): {', '.join(dead) or 'none'}."]
     limited = [a for a in result.params if a.limited_by]
     if limited:
         lines += ["", "Ranges cut by constraints (the other params at their defaults):"]

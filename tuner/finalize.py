@@ -136,6 +136,7 @@ def finalize_study(
                     "ci_high": m.ci_high,
                     "p99_ratio": m.p99_ratio,
                     "per_test": dict(m.per_test),
+                    "per_test_ci": {t: list(ci) for t, ci in m.per_test_ci.items()},
                     "repetitions": m.repetitions,
                     "stop_reason": m.stop_reason,
                     "build_tag": m.build_tag,
@@ -210,22 +211,29 @@ def pool_rounds(rounds: list[dict[str, Any]], confidence: float) -> dict[str, An
     """
     if len(rounds) == 1:  # Keep the runner's own (possibly asymmetric) interval.
         keys = ("fitness", "ci_low", "ci_high", "p99_ratio", "per_test", "repetitions")
-        return {k: rounds[0][k] for k in keys}
+        return {**{k: rounds[0][k] for k in keys}, "per_test_ci": rounds[0].get("per_test_ci", {})}
     z = NormalDist().inv_cdf(0.5 + confidence / 2)
-    weights, logs = [], []
-    for r in rounds:
-        se = (math.log(r["ci_high"]) - math.log(r["ci_low"])) / (2 * z)
-        weights.append(1.0 / max(se, 1e-6) ** 2)
-        logs.append(math.log(r["fitness"]))
-    mean = sum(w * x for w, x in zip(weights, logs, strict=True)) / sum(weights)
-    half = z / math.sqrt(sum(weights))
+    mean, half = _pool_log(
+        [math.log(r["fitness"]) for r in rounds],
+        [(r["ci_low"], r["ci_high"]) for r in rounds],
+        z,
+    )
     reps = [r["repetitions"] for r in rounds]
 
     def geomean(values: list[float]) -> float:
         return math.exp(sum(n * math.log(v) for n, v in zip(reps, values, strict=True)) / sum(reps))
 
     tests = rounds[0]["per_test"].keys()
+    per_test_ci: dict[str, list[float]] = {}
+    for t in tests:
+        cis = [r.get("per_test_ci", {}).get(t) for r in rounds]
+        if all(ci and all(math.isfinite(v) and v > 0 for v in ci) for ci in cis):
+            center, spread = _pool_log(
+                [math.log(r["per_test"][t]) for r in rounds], [tuple(ci) for ci in cis], z
+            )
+            per_test_ci[t] = [math.exp(center - spread), math.exp(center + spread)]
     return {
+        "per_test_ci": per_test_ci,
         "fitness": math.exp(mean),
         "ci_low": math.exp(mean - half),
         "ci_high": math.exp(mean + half),
@@ -233,6 +241,15 @@ def pool_rounds(rounds: list[dict[str, Any]], confidence: float) -> dict[str, An
         "per_test": {t: geomean([r["per_test"][t] for r in rounds]) for t in tests},
         "repetitions": sum(reps),
     }
+
+
+def _pool_log(logs: list[float], cis: list[tuple[float, float]], z: float) -> tuple[float, float]:
+    """Inverse-variance pooled log estimate and CI half-width; each CI gives its SE."""
+    weights = [
+        1.0 / max((math.log(high) - math.log(low)) / (2 * z), 1e-6) ** 2 for low, high in cis
+    ]
+    mean = sum(w * x for w, x in zip(weights, logs, strict=True)) / sum(weights)
+    return mean, z / math.sqrt(sum(weights))
 
 
 def _repetitions(entry: Mapping[str, Any]) -> int:

@@ -50,6 +50,8 @@ MAX_CONSECUTIVE_ERRORS = 3
 MAX_RETRIES = 3
 
 FAILURE_RUNNER = "runner"
+#: System attr holding a trial's full benchmark result (every raw run).
+DETAIL_ATTR = "measurement_detail"
 FAILURE_CONSTRAINT = "constraint"
 FAILURE_INTERRUPTED = "interrupted"
 FAILURE_ERROR = "error"
@@ -558,15 +560,25 @@ def _record_measurement(trial: Trial, m: Measurement) -> None:
         "fitness_ci_high": m.ci_high,
         "p99_ratio": m.p99_ratio,
         "per_test": dict(m.per_test),
+        "per_test_ci": {t: list(ci) for t, ci in m.per_test_ci.items()},
         "repetitions": m.repetitions,
         "stop_reason": m.stop_reason,
         "build_tag": m.build_tag,
         "timings": dict(m.timings),
     }
-    if m.detail:
-        attrs["detail"] = json.loads(json.dumps(m.detail, default=str))
     for key, value in attrs.items():
         trial.set_user_attr(key, value)
+    if m.detail:
+        # Every raw run: too big for the dashboard's user-attr table, so a system attr.
+        trial.storage.set_trial_system_attr(
+            trial._trial_id, DETAIL_ATTR, json.loads(json.dumps(m.detail, default=str))
+        )
+
+
+def measurement_detail(trial: FrozenTrial) -> dict[str, Any]:
+    """The full benchmark result of a finished trial (every raw run), or {}."""
+    detail = trial.system_attrs.get(DETAIL_ATTR)
+    return dict(detail) if isinstance(detail, dict) else {}
 
 
 def _record_progress(trial: Trial, p: Progress) -> None:

@@ -36,7 +36,7 @@ from tuner.runners.compose import (
 )
 from tuner.spec import StudySpec, load_spec
 from tuner.storage import open_storage
-from tuner.study import open_study
+from tuner.study import measurement_detail, open_study
 
 pytestmark = [pytest.mark.docker, pytest.mark.integration, pytest.mark.timeout(1500)]
 
@@ -112,7 +112,7 @@ def test_study_builds_an_image_per_build_params_only(
         for t in trials
     ]
     first, runtime_only, rebuilt = trials
-    image = [t.user_attrs["detail"]["image"] for t in trials]
+    image = [measurement_detail(t)["image"] for t in trials]
     timings = [t.user_attrs["timings"] for t in trials]
     print(f"study wall {wall:.0f}s; timings per trial: {timings}; images: {image}")
 
@@ -125,13 +125,13 @@ def test_study_builds_an_image_per_build_params_only(
     # Build-time change: a new tag, built now.
     assert rebuilt.user_attrs["build_tag"] == mimalloc_tag and image[2]["built"] is True
     assert timings[2]["build"] > 0
-    assert [t.user_attrs["detail"]["images_built"] for t in trials] == [1, 1, 2]
+    assert [measurement_detail(t)["images_built"] for t in trials] == [1, 1, 2]
     for tag in (first_tag, mimalloc_tag):
         docker_engine.images.get(tag)  # raises if missing
     for t in trials:
         assert math.isfinite(t.user_attrs["fitness"]) and t.user_attrs["fitness"] > 0
         assert set(t.user_attrs["per_test"]) == {"SET@P1", "GET@P1"}
-        assert t.user_attrs["detail"]["cpus"] == {"server": "0", "client": "1"}
+        assert measurement_detail(t)["cpus"] == {"server": "0", "client": "1"}
     # Clean-up on success: nothing of that (now finished) tuner process is left.
     assert labelled(docker_engine, dead_only=True) == []
 

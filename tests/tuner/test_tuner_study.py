@@ -28,6 +28,7 @@ from tuner.study import (
     StudyError,
     StudyLoop,
     budget_used,
+    measurement_detail,
     open_study,
 )
 
@@ -115,6 +116,11 @@ def test_mock_study_end_to_end(tuner_env: Path, make_spec: Callable[..., Path]) 
         assert t.values[0] == t.user_attrs["fitness"]
         assert t.user_attrs["fitness_ci_low"] <= t.values[0] <= t.user_attrs["fitness_ci_high"]
         assert set(t.intermediate_values) == set(range(1, t.user_attrs["repetitions"] + 1))
+        # Per-test CIs for the dashboard; the raw runs kept apart from the user attrs.
+        for test, (low, high) in t.user_attrs["per_test_ci"].items():
+            assert low <= t.user_attrs["per_test"][test] <= high, (t.number, test)
+        assert "detail" not in t.user_attrs
+        assert measurement_detail(t)["runs"], t.number
     # Constraint violations are recorded but never reach the runner.
     rejected = [t for t in trials if t.user_attrs.get("failure_kind") == FAILURE_CONSTRAINT]
     assert rejected, "the prewarm <= capacity constraint should reject some samples"
@@ -236,6 +242,9 @@ def test_finalize_remeasures_and_writes_best_config(
     assert len(measured) == 4
     assert len(runner.seen) == sum(len(f["rounds"]) for f in finalists)
     for f in finalists:
+        assert set(f["per_test_ci"]) == set(f["per_test"]), f["label"]
+        for test, (low, high) in f["per_test_ci"].items():
+            assert low <= f["per_test"][test] <= high, (f["label"], test)
         assert f["repetitions"] == sum(r["repetitions"] for r in f["rounds"])
         assert f["seconds"] == pytest.approx(sum(r["seconds"] for r in f["rounds"]))
         assert f["repetitions"] >= 12 or len(f["rounds"]) == MAX_ROUNDS
@@ -322,6 +331,7 @@ def test_pooling_identical_rounds_keeps_the_estimate_and_narrows_the_ci() -> Non
         "ci_high": 121.0,
         "p99_ratio": 0.9,
         "per_test": {"SET@P1": 1.1},
+        "per_test_ci": {"SET@P1": [1.0, 1.21]},
         "repetitions": 5,
     }
     one = pool_rounds([r], 0.95)
@@ -332,3 +342,6 @@ def test_pooling_identical_rounds_keeps_the_estimate_and_narrows_the_ci() -> Non
     ratio = (math.log(two["ci_high"]) - math.log(two["ci_low"])) / math.log(121.0 / 100.0)
     assert ratio == pytest.approx(1 / math.sqrt(2))
     assert two["repetitions"] == 10 and two["p99_ratio"] == pytest.approx(0.9)
+    low, high = two["per_test_ci"]["SET@P1"]
+    assert math.log(high / low) / math.log(1.21) == pytest.approx(1 / math.sqrt(2))
+    assert math.sqrt(low * high) == pytest.approx(1.1)

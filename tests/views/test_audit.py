@@ -151,3 +151,28 @@ def test_judge_without_cis_rests_on_the_default_spread() -> None:
     assert audit.effect == pytest.approx(12.0)
     assert audit.verdict == MOVES
     assert "W = n/a" in audit_markdown(result)
+
+
+def test_a_param_that_moves_one_test_only_is_live_and_one_that_moves_nothing_is_dead() -> None:
+    spec = load_spec(REPO / "studies" / "redis-throughput.toml")
+
+    def point(value: object, fitness: float, big: float) -> Point:
+        # Two units; "LRANGE_600@P16" is what a reply-buffer knob would move on its own.
+        units = {"SET@P1": (fitness, 4.0), "LRANGE_600@P16": (big, 4.0)}
+        return Point(value, fitness, fitness - 2, fitness + 2, per_test=units)
+
+    defaults = [point(None, f, b) for f, b in ((100, 100), (102, 101), (101, 99))]
+    one_test = ParamAudit(
+        spec.param("response_pool.buffer_size"), [point(512, 101, 70), point(4096, 100, 99)]
+    )
+    nothing = ParamAudit(spec.param("num_shards"), [point(1, 101, 100), point(64, 100, 101)])
+    result = judge("s", "mock", 3, defaults, [one_test, nothing])
+    # Fitness hides the LRANGE_600 drop (geomean of many units); the per-test rule does not.
+    assert one_test.verdict == WITHIN_NOISE and nothing.verdict == WITHIN_NOISE
+    assert one_test.top_test is not None and one_test.top_test[0] == "LRANGE_600@P16"
+    assert one_test.top_test[1] == pytest.approx(30.0)
+    assert not one_test.dead
+    assert nothing.dead
+    assert result.test_bands == {"LRANGE_600@P16": pytest.approx(4.0), "SET@P1": 4.0}
+    text = audit_markdown(result)
+    assert "Dead (no figure moves beyond the noise): num_shards." in text

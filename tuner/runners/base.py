@@ -43,7 +43,8 @@ class Measurement:
     ("percent of the baseline"), with its bootstrap CI. ``p99_ratio`` is the matching
     geomean of p99 latency ratios (lower is better). ``timings`` splits the trial's wall
     clock into ``build``, ``start`` and ``benchmark`` seconds. ``detail`` is the full
-    benchmark result as JSON-able data (every raw run kept).
+    benchmark result as JSON-able data (every raw run kept); the study stores it apart
+    from the user attrs so the dashboard's tables stay readable.
     """
 
     fitness: float
@@ -56,6 +57,8 @@ class Measurement:
     timings: dict[str, float]
     build_tag: str | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+    #: test -> (low, high) CI of its median rps ratio, at the workload's confidence.
+    per_test_ci: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 class TrialFailure(Exception):

@@ -434,6 +434,7 @@ class ComposeRunner:
             ci_high=result.ci_high,
             p99_ratio=result.p99_ratio if result.p99_ratio is not None else float("nan"),
             per_test=result.per_test_ratios(),
+            per_test_ci=result.per_test_cis(),
             repetitions=result.repetitions,
             stop_reason=result.stop_reason,
             timings=timings,

@@ -263,6 +263,7 @@ def _measurement(result: Any, timings: dict[str, float], build_tag: str) -> Meas
         ci_high=result.ci_high,
         p99_ratio=p99,
         per_test=dict(result.per_test_ratios()),
+        per_test_ci=result.per_test_cis(),
         repetitions=result.repetitions,
         stop_reason=result.stop_reason,
         timings=timings,

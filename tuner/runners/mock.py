@@ -144,12 +144,16 @@ class MockRunner:
 
         runs = np.array(log_ratios)
         per_test = {t: float(math.exp(np.median(runs[:, i]))) for i, t in enumerate(self.tests)}
+        per_test_ci = {
+            t: self._test_ci(runs[:, i], float(sigma[i])) for i, t in enumerate(self.tests)
+        }
         return Measurement(
             fitness=fitness,
             ci_low=ci_low,
             ci_high=ci_high,
             p99_ratio=float(math.exp(np.median(log_p99))),
             per_test=per_test,
+            per_test_ci=per_test_ci,
             repetitions=len(log_ratios),
             stop_reason=stop_reason,
             timings=timings,
@@ -195,6 +199,19 @@ class MockRunner:
         """About 3% of pairs hit interference from other work on the host (ratio 0.55-0.85)."""
         hit = rng.random(sigma.shape) < 0.03 * min(self.noise, 1.0)
         return np.where(hit, np.log(rng.uniform(0.55, 0.85, sigma.shape)), 0.0)
+
+    def _test_ci(self, log_runs: np.ndarray, sigma: float) -> tuple[float, float]:
+        """One test's ratio CI, the same t (or known-sigma) interval as the fitness."""
+        n = len(log_runs)
+        if n == 1:
+            return math.nan, math.nan
+        if n >= 3:
+            spread = float(np.std(log_runs, ddof=1))
+            quantile = float(stats.t.ppf(0.5 + self.confidence / 2.0, n - 1))
+        else:
+            spread, quantile = sigma * 1.5, float(stats.norm.ppf(0.5 + self.confidence / 2.0))
+        center, half = float(np.median(log_runs)), quantile * spread / math.sqrt(n)
+        return math.exp(center - half), math.exp(center + half)
 
     def _estimate(
         self, runs: np.ndarray, weights: np.ndarray, sigma: np.ndarray
