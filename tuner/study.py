@@ -50,6 +50,23 @@ MAX_CONSECUTIVE_ERRORS = 3
 MAX_RETRIES = 3
 
 FAILURE_RUNNER = "runner"
+#: User attrs every measured trial carries (what the dashboard's tables show).
+MEASURED_TRIAL_ATTRS = frozenset(
+    {
+        "fitness",
+        "fitness_ci_low",
+        "fitness_ci_high",
+        "p99_ratio",
+        "per_test",
+        "per_test_ci",
+        "repetitions",
+        "stop_reason",
+        "build_tag",
+        "timings",
+        "config",
+        "runner",
+    }
+)
 #: System attr holding a trial's full benchmark result (every raw run).
 DETAIL_ATTR = "measurement_detail"
 FAILURE_CONSTRAINT = "constraint"
@@ -268,7 +285,8 @@ def enqueue_defaults_once(study: optuna.Study, spec: StudySpec) -> bool:
     """Queue the spec's default config as the first trial, once per study."""
     if study.user_attrs.get("default_enqueued"):
         return False
-    study.enqueue_trial(spec.defaults(), user_attrs={"source": "default"})
+    # skip_if_exists narrows the race of two workers starting at once to one query apart.
+    study.enqueue_trial(spec.defaults(), user_attrs={"source": "default"}, skip_if_exists=True)
     study.set_user_attr("default_enqueued", True)
     return True
 

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -214,3 +215,38 @@ def test_dashboard_serves_a_postgres_study(postgres_url: str, tmp_path: Path) ->
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_two_workers_with_finalists_finalize_once(postgres_url: str, tmp_path: Path) -> None:
+    """Only the worker that completes the last budget trial re-measures the finalists."""
+    spec_path = write_spec(tmp_path / "spec.toml")
+    spec = tomllib.loads(spec_path.read_text())
+    spec["budget"].update(trials=6, finalists=1, finalist_repetitions=3)
+    spec_path.write_text(tomli_w.dumps(spec))
+    env = {**os.environ, "TUNER_STUDIES_DIR": str(tmp_path / "studies")}
+    argv = tuner(
+        "study", "run", "--spec", str(spec_path), "--runner", "mock", "--storage", postgres_url,
+        "--mock-delay", "0.3", "--heartbeat", str(HEARTBEAT_S),
+        env=env,
+    )  # fmt: skip
+    paths = [tmp_path / "worker-0.log", tmp_path / "worker-1.log"]
+
+    def start(path: Path) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            argv, cwd=REPO, env=env, stdout=path.open("wb"), stderr=subprocess.STDOUT
+        )
+
+    workers = [start(paths[0])]
+    # The first worker creates the study; the two never race on creating it.
+    wait_for(lambda: trials_of(postgres_url), 60, "the first worker's first trial")
+    workers.append(start(paths[1]))
+    for worker in workers:
+        worker.wait(timeout=240)
+    logs = [path.read_text() for path in paths]
+    assert [w.returncode for w in workers] == [0, 0], logs
+    finalized = [log for log in logs if "finalist default" in log]
+    assert len(finalized) == 1, logs
+    others = [log for log in logs if log not in finalized]
+    assert "stopped by budget (last trials run by other workers)" in others[0], others[0]
+    trials = trials_of(postgres_url)
+    assert sum(t.state == TrialState.COMPLETE for t in trials) == 6

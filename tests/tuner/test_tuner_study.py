@@ -24,6 +24,7 @@ from tuner.storage import open_storage
 from tuner.study import (
     FAILURE_CONSTRAINT,
     FAILURE_RUNNER,
+    MEASURED_TRIAL_ATTRS,
     RunOptions,
     StudyError,
     StudyLoop,
@@ -35,19 +36,7 @@ from tuner.study import (
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 
-TRIAL_ATTRS = {
-    "fitness",
-    "fitness_ci_low",
-    "fitness_ci_high",
-    "p99_ratio",
-    "per_test",
-    "repetitions",
-    "stop_reason",
-    "build_tag",
-    "timings",
-    "config",
-    "runner",
-}
+TRIAL_ATTRS = MEASURED_TRIAL_ATTRS
 
 
 class RecordingRunner:

@@ -158,7 +158,10 @@ def test_a_param_that_moves_one_test_only_is_live_and_one_that_moves_nothing_is_
 
     def point(value: object, fitness: float, big: float) -> Point:
         # Two units; "LRANGE_600@P16" is what a reply-buffer knob would move on its own.
-        units = {"SET@P1": (fitness, 4.0), "LRANGE_600@P16": (big, 4.0)}
+        units: dict[str, tuple[float, float | None]] = {
+            "SET@P1": (fitness, 4.0),
+            "LRANGE_600@P16": (big, 4.0),
+        }
         return Point(value, fitness, fitness - 2, fitness + 2, per_test=units)
 
     defaults = [point(None, f, b) for f, b in ((100, 100), (102, 101), (101, 99))]

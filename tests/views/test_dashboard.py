@@ -20,23 +20,11 @@ from tests.views.conftest import (
     tuner_env,
 )
 from tuner.report.figures import param_importances
-from tuner.study import budget_used
+from tuner.study import MEASURED_TRIAL_ATTRS, budget_used
 
 pytestmark = pytest.mark.timeout(300)
 
-TRIAL_ATTRS = {
-    "fitness",
-    "fitness_ci_low",
-    "fitness_ci_high",
-    "p99_ratio",
-    "per_test",
-    "repetitions",
-    "stop_reason",
-    "build_tag",
-    "timings",
-    "config",
-    "runner",
-}
+TRIAL_ATTRS = MEASURED_TRIAL_ATTRS
 
 
 def test_dashboard_polls_a_running_sqlite_study_without_locking_it(tmp_path: Path) -> None:

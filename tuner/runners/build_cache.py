@@ -221,29 +221,9 @@ class BuildCache:
         entry.mkdir(parents=True, exist_ok=True)
         log_path = entry / "build.log"
         env = {**os.environ, **self.build_env(build)}
-        with log_path.open("w") as log:
-            log.write(f"$ {command}\n")
-            log.flush()
-            # Own process group, so a timeout or Ctrl-C also stops cargo's rustc children.
-            proc = subprocess.Popen(
-                argv,
-                cwd=self.workdir,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-            try:
-                returncode = proc.wait(timeout=self.timeout_s)
-            except subprocess.TimeoutExpired:
-                _kill_group(proc)
-                raise TrialFailure(
-                    f"build timed out after {self.timeout_s:.0f}s: {command}",
-                    tail(log_path.read_text(errors="replace")),
-                ) from None
-            except BaseException:
-                _kill_group(proc)
-                raise
+        returncode = run_build_command(
+            argv, log_path, cwd=self.workdir, env=env, timeout_s=self.timeout_s, what="build"
+        )
         if returncode != 0:
             raise TrialFailure(
                 f"build failed (exit {returncode}): {command}",
@@ -270,7 +250,64 @@ class BuildCache:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _kill_group(proc: subprocess.Popen[Any]) -> None:
-    with suppress(ProcessLookupError):
+def run_build_command(
+    argv: Sequence[str],
+    log_path: Path,
+    *,
+    env: Mapping[str, str],
+    timeout_s: float,
+    what: str,
+    cwd: Path | None = None,
+    grace_s: float = 0.0,
+    pidfile: Any = None,
+) -> int:
+    """Run a build with its output in ``log_path``; return its exit code.
+
+    The build gets its own process group, so a timeout or Ctrl-C stops all of it (cargo's
+    rustc children, docker's build client): SIGTERM first when ``grace_s`` > 0 (a docker
+    client cancels its build then), SIGKILL after. A timeout is a TrialFailure with the
+    log's tail; ``pidfile`` (a tuner.signals.PidFile) records the pid while it runs.
+    """
+    command = shlex.join(argv)
+    with log_path.open("w") as log:
+        log.write(f"$ {command}\n")
+        log.flush()
+        proc = subprocess.Popen(
+            list(argv),
+            cwd=cwd,
+            env=dict(env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        if pidfile is not None:
+            pidfile.add(proc.pid)
+        try:
+            return proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            stop_group(proc, grace_s)
+            raise TrialFailure(
+                f"{what} timed out after {timeout_s:.0f}s: {command}",
+                tail(log_path.read_text(errors="replace")),
+            ) from None
+        except BaseException:
+            stop_group(proc, grace_s)
+            raise
+        finally:
+            if pidfile is not None:
+                pidfile.remove(proc.pid)
+
+
+def stop_group(proc: subprocess.Popen[Any], grace_s: float = 0.0) -> None:
+    """Stop a process group: SIGTERM and up to ``grace_s`` seconds, then SIGKILL."""
+    if grace_s > 0:
+        with suppress(OSError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=grace_s)
+            return
+        except subprocess.TimeoutExpired:
+            pass
+    with suppress(OSError):
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()

@@ -28,7 +28,6 @@ import io
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tarfile
@@ -43,6 +42,7 @@ from typing import Any
 from benchmark.endpoint import Endpoint
 from benchmark.errors import BenchmarkError
 from tuner.runners.base import Candidate, Measurement, Progress, ProgressCallback, TrialFailure
+from tuner.runners.build_cache import run_build_command, tail
 from tuner.runners.compose_client import DockerExecClient
 from tuner.runners.config_file import write_config
 
@@ -494,29 +494,16 @@ class ComposeRunner:
         log_dir.mkdir(parents=True, exist_ok=True)
         log_path = log_dir / f"{tag.rsplit(':', 1)[-1]}.log"
         env = {**os.environ, "DOCKER_BUILDKIT": "1"}
-        with log_path.open("w") as log:
-            log.write("$ " + " ".join(argv) + "\n")
-            log.flush()
-            # Own process group: Ctrl-C and timeouts stop the CLI, which cancels the build.
-            proc = subprocess.Popen(
-                argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
-            )
-            if self.pidfile is not None:
-                self.pidfile.add(proc.pid)
-            try:
-                returncode = proc.wait(timeout=self.build_timeout_s)
-            except subprocess.TimeoutExpired:
-                _kill_group(proc)
-                raise TrialFailure(
-                    f"image build timed out after {self.build_timeout_s:.0f}s: {tag}",
-                    _tail(log_path.read_text(errors="replace")),
-                ) from None
-            except BaseException:
-                _kill_group(proc)
-                raise
-            finally:
-                if self.pidfile is not None:
-                    self.pidfile.remove(proc.pid)
+        # SIGTERM first: the docker client then cancels the build in the engine.
+        returncode = run_build_command(
+            argv,
+            log_path,
+            env=env,
+            timeout_s=self.build_timeout_s,
+            what=f"image build {tag}",
+            grace_s=10.0,
+            pidfile=self.pidfile,
+        )
         if returncode != 0:
             raise TrialFailure(
                 f"image build failed (exit {returncode}): {tag} with {dict(args)}",
@@ -766,19 +753,8 @@ def _tar_one(path: str, data: bytes) -> bytes:
     return buffer.getvalue()
 
 
-def _tail(text: str, lines: int = LOG_TAIL_LINES) -> str:
-    return "\n".join(text.rstrip().splitlines()[-lines:])
-
-
-def _kill_group(proc: subprocess.Popen[Any]) -> None:
-    with suppress(OSError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        with suppress(OSError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+def _tail(text: str) -> str:
+    return tail(text, LOG_TAIL_LINES)
 
 
 def main(argv: list[str] | None = None) -> int:
