@@ -37,13 +37,6 @@ pub const KNOBS: &[KnobSpec] = &[
         help: "reply buffers kept for reuse per event-loop thread",
     },
     KnobSpec {
-        name: "response_pool.prewarm",
-        min: 0,
-        max: 65536,
-        default: 64,
-        help: "reply buffers allocated at start-up (<= capacity)",
-    },
-    KnobSpec {
         name: "response_pool.buffer_size",
         min: 64,
         max: 16_777_216,
@@ -80,13 +73,20 @@ pub const KNOBS: &[KnobSpec] = &[
     },
 ];
 
+/// Knobs that were removed because a sweep showed their whole range moves no figure beyond
+/// the noise (server/KNOBS.md); a config naming one gets an error saying so, not "unknown".
+pub const REMOVED_KNOBS: &[(&str, &str)] = &[(
+    "response_pool.prewarm",
+    "it only saved the first replies an allocation and moved no measured figure beyond the \
+     noise (server/KNOBS.md); delete the line",
+)];
+
 /// The effective runtime configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub num_shards: usize,
     pub threads: usize,
     pub response_pool_capacity: usize,
-    pub response_pool_prewarm: usize,
     pub response_pool_buffer_size: usize,
     pub read_size: usize,
     pub max_size: usize,
@@ -119,22 +119,20 @@ impl Config {
             num_shards: v[0] as usize,
             threads: v[1] as usize,
             response_pool_capacity: v[2] as usize,
-            response_pool_prewarm: v[3] as usize,
-            response_pool_buffer_size: v[4] as usize,
-            read_size: v[5] as usize,
-            max_size: v[6] as usize,
-            min_pipeline_buffer: v[7] as usize,
-            batch_threshold: v[8] as usize,
+            response_pool_buffer_size: v[3] as usize,
+            read_size: v[4] as usize,
+            max_size: v[5] as usize,
+            min_pipeline_buffer: v[6] as usize,
+            batch_threshold: v[7] as usize,
         }
     }
 
     /// Values in `KNOBS` order.
-    pub fn values(&self) -> [i64; 9] {
+    pub fn values(&self) -> [i64; 8] {
         [
             self.num_shards as i64,
             self.threads as i64,
             self.response_pool_capacity as i64,
-            self.response_pool_prewarm as i64,
             self.response_pool_buffer_size as i64,
             self.read_size as i64,
             self.max_size as i64,
@@ -157,6 +155,9 @@ impl Config {
         flatten("", &table, &mut flat, origin)?;
         let mut values: Vec<Option<i64>> = vec![None; KNOBS.len()];
         for (key, value) in flat {
+            if let Some((_, why)) = REMOVED_KNOBS.iter().find(|(name, _)| *name == key) {
+                return Err(ConfigError(format!("{origin}: {key} was removed: {why}")));
+            }
             let Some(idx) = KNOBS.iter().position(|k| k.name == key) else {
                 let allowed: Vec<&str> = KNOBS.iter().map(|k| k.name).collect();
                 return Err(ConfigError(format!(
@@ -183,21 +184,7 @@ impl Config {
             values[idx] = Some(n);
         }
         let v: Vec<i64> = values.iter().zip(KNOBS).map(|(v, k)| v.unwrap_or(k.default)).collect();
-        let cfg = Config::from_values(&v);
-        cfg.check_relations(origin)?;
-        Ok(cfg)
-    }
-
-    /// Checks constraints between knobs.
-    pub fn check_relations(&self, origin: &str) -> Result<(), ConfigError> {
-        if self.response_pool_prewarm > self.response_pool_capacity {
-            return Err(ConfigError(format!(
-                "{origin}: response_pool.prewarm = {} exceeds response_pool.capacity = {} \
-                 (allowed: 0 to response_pool.capacity)",
-                self.response_pool_prewarm, self.response_pool_capacity
-            )));
-        }
-        Ok(())
+        Ok(Config::from_values(&v))
     }
 
     /// Loads a config file.
@@ -273,7 +260,7 @@ mod tests {
     #[test]
     fn full_file() {
         let c = Config::parse(
-            "num_shards = 4\nthreads = 2\n[response_pool]\ncapacity = 10\nprewarm = 10\n\
+            "num_shards = 4\nthreads = 2\n[response_pool]\ncapacity = 10\nbuffer_size = 512\n\
              [buffers]\nread_size = 4096\nmax_size = 1048576\n[batching]\nmin_pipeline_buffer = 0\n\
              batch_threshold = 8\n",
             "t",
@@ -281,7 +268,8 @@ mod tests {
         .unwrap();
         assert_eq!(c.num_shards, 4);
         assert_eq!(c.threads, 2);
-        assert_eq!(c.response_pool_prewarm, 10);
+        assert_eq!(c.response_pool_capacity, 10);
+        assert_eq!(c.response_pool_buffer_size, 512);
         assert_eq!(c.read_size, 4096);
         assert_eq!(c.batch_threshold, 8);
         assert_eq!(c.get("buffers.max_size"), Some(1048576));
@@ -307,7 +295,7 @@ mod tests {
         assert!(e.contains("threads must be an integer between 1 and 64, got string"), "{e}");
         let e = Config::parse("threads = ", "t").unwrap_err().0;
         assert!(e.contains("TOML syntax error"), "{e}");
-        let e = Config::parse("[response_pool]\ncapacity = 4\nprewarm = 5", "t").unwrap_err().0;
-        assert!(e.contains("response_pool.prewarm = 5 exceeds response_pool.capacity = 4"), "{e}");
+        let e = Config::parse("[response_pool]\nprewarm = 5", "t").unwrap_err().0;
+        assert!(e.contains("response_pool.prewarm was removed"), "{e}");
     }
 }

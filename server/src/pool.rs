@@ -11,11 +11,10 @@ pub struct ResponsePool {
 }
 
 impl ResponsePool {
-    /// A pool keeping at most `capacity` buffers, `prewarm` of them allocated now.
-    pub fn new(capacity: usize, prewarm: usize, buffer_size: usize) -> ResponsePool {
-        let free = (0..prewarm.min(capacity)).map(|_| Vec::with_capacity(buffer_size)).collect();
+    /// A pool keeping at most `capacity` buffers, allocated on first use.
+    pub fn new(capacity: usize, buffer_size: usize) -> ResponsePool {
         ResponsePool {
-            free,
+            free: Vec::with_capacity(capacity.min(1024)),
             capacity,
             buffer_size,
             retain_limit: (buffer_size * 4).max(1 << 20),
@@ -63,17 +62,20 @@ mod tests {
 
     #[test]
     fn reuses_and_bounds() {
-        let mut p = ResponsePool::new(2, 1, 64);
-        assert_eq!(p.len(), 1);
+        let mut p = ResponsePool::new(2, 64);
+        assert_eq!(p.len(), 0);
         let a = p.take();
         let b = p.take();
         let c = p.take();
-        assert_eq!(p.allocations, 2);
+        assert_eq!(p.allocations, 3);
         p.give(a);
         p.give(b);
         p.give(c);
         assert_eq!(p.len(), 2);
-        let mut zero = ResponsePool::new(0, 0, 64);
+        let reused = p.take();
+        assert_eq!(p.allocations, 3, "a pooled buffer is reused, not allocated");
+        p.give(reused);
+        let mut zero = ResponsePool::new(0, 64);
         let d = zero.take();
         zero.give(d);
         assert!(zero.is_empty());

@@ -148,11 +148,7 @@ fn event_loop(tid: usize, shared: Arc<Shared>, listener: std::net::TcpListener) 
     let mut conns: Vec<Option<Conn>> = Vec::new();
     let mut free: Vec<usize> = Vec::new();
     let cfg = &shared.config;
-    let mut pool = ResponsePool::new(
-        cfg.response_pool_capacity,
-        cfg.response_pool_prewarm,
-        cfg.response_pool_buffer_size,
-    );
+    let mut pool = ResponsePool::new(cfg.response_pool_capacity, cfg.response_pool_buffer_size);
     let mut rng = Rng::new(now_ms() ^ ((tid as u64 + 1) << 32) ^ u64::from(std::process::id()));
     let mut last_cron = Instant::now();
     let mut pending_writes: Vec<usize> = Vec::new();

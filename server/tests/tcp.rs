@@ -128,7 +128,6 @@ fn batching_knobs_do_not_change_results() {
             num_shards: shards,
             read_size: 512,
             response_pool_capacity: 0,
-            response_pool_prewarm: 0,
             ..Default::default()
         };
         let srv = TestServer::start(cfg);

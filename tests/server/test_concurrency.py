@@ -31,7 +31,7 @@ CONFIGS = {
         "[buffers]\nread_size = 512\n"
     ),
     "ours-3threads-1024shards-bigbatch": (
-        "num_shards = 1024\nthreads = 3\n[response_pool]\ncapacity = 0\nprewarm = 0\n"
+        "num_shards = 1024\nthreads = 3\n[response_pool]\ncapacity = 0\n"
         "[batching]\nmin_pipeline_buffer = 0\nbatch_threshold = 65536\n"
     ),
 }
