@@ -84,6 +84,8 @@ def test_report_of_throughput_study(throughput_study: MockStudy, tmp_path: Path)
     # The finalists table: default vs winner per test, with the fitness CIs.
     for test in winner["per_test"]:
         assert f"<td>{test}</td>" in html
+        low, high = winner["per_test_ci"][test]
+        assert f"{winner['per_test'][test]:.3f} [{low:.3f}, {high:.3f}]" in html, test
     assert f"{winner['ci_low']:.1f}, {winner['ci_high']:.1f}" in html
     best = max(study.get_trials(states=(TrialState.COMPLETE,)), key=lambda t: t.values[0])
     assert "Top 10 trials of the search" in html
