@@ -2,7 +2,7 @@
 
 ``auto`` picks CMA-ES for single-objective studies and NSGA-II for Pareto studies (the
 defaults the sampler comparison benchmark is meant to confirm). CMA-ES cannot sample
-categorical params (``build.allocator``, ``build.profile``): those go to its
+categorical params (such as ``build.allocator``): those go to its
 independent sampler, TPE, which learns from the same trials. Integer and stepped params
 use CMA-ES with margin, which keeps the discrete dimensions from collapsing.
 """

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +23,17 @@ def tuner_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def make_spec(tmp_path: Path) -> Callable[..., Path]:
-    """Write a copy of a shipped spec with edits; returns the path."""
+    """Write a copy of a shipped spec with edits and extra param constraints; returns the path."""
 
     def write(
-        base: str = "redis-throughput", edit: Callable[[dict[str, Any]], None] | None = None
+        base: str = "redis-throughput",
+        edit: Callable[[dict[str, Any]], None] | None = None,
+        constraints: Sequence[str] = (),
     ) -> Path:
         data = tomllib.loads((REPO / "studies" / f"{base}.toml").read_text())
         data["target"]["workdir"] = str(REPO / "server")
+        if constraints:
+            data.setdefault("constraint", []).extend({"expr": c} for c in constraints)
         if edit is not None:
             edit(data)
         path = tmp_path / f"{base}-test.toml"

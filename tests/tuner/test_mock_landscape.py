@@ -24,11 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _random_config(rng: random.Random) -> dict[str, object]:
-    config = {p.name: rng.choice(p.grid()) for p in MOCK_SPACE}
-    config["response_pool.prewarm"] = min(
-        config["response_pool.prewarm"], config["response_pool.capacity"]
-    )
-    return config
+    return {p.name: rng.choice(p.grid()) for p in MOCK_SPACE}
 
 
 def test_default_is_realistic_and_optimum_beats_it() -> None:
@@ -52,8 +48,6 @@ def test_optimum_is_the_true_grid_maximum() -> None:
     for param in MOCK_SPACE:
         for value in param.grid():
             moved = {**best.config, param.name: value}
-            if moved["response_pool.prewarm"] > moved["response_pool.capacity"]:
-                continue
             assert landscape.fitness(moved) <= best.fitness + 1e-9
 
 
@@ -91,13 +85,7 @@ def test_dead_param_has_no_effect_and_live_ones_do() -> None:
         spreads = []
         for _ in range(30):
             config = _random_config(rng)
-            values = [
-                landscape.fitness({**config, param.name: v})
-                for v in param.grid()
-                if not (
-                    param.name == "response_pool.prewarm" and v > config["response_pool.capacity"]
-                )
-            ]
+            values = [landscape.fitness({**config, param.name: v}) for v in param.grid()]
             spreads.append(max(values) - min(values))
         assert statistics.median(spreads) > 0.5, param.name
 
@@ -115,12 +103,16 @@ def test_interactions() -> None:
         )
 
     assert best_shards(1) == 4 and best_shards(2) == 8
-    # Prewarm beyond capacity adds nothing (the runner rejects it, as the server does).
-    at_cap = {**DEFAULT_CONFIG, "response_pool.capacity": 128, "response_pool.prewarm": 128}
-    beyond = {**at_cap, "response_pool.prewarm": 512}
-    below = {**at_cap, "response_pool.prewarm": 32}
-    assert landscape.fitness(beyond) == pytest.approx(landscape.fitness(at_cap))
-    assert landscape.fitness(below) < landscape.fitness(at_cap)
+
+    # A reply-buffer pool pays off more with pipelining: the best capacity grows with P.
+    def best_capacity(test: str) -> int:
+        one = MockLandscape(tests=(test,))
+        return max(
+            range(0, 4097, 32),
+            key=lambda n: one.fitness({**DEFAULT_CONFIG, "response_pool.capacity": n}),
+        )
+
+    assert 0 < best_capacity("SET@P1") < best_capacity("SET@P16") < 4096
 
 
 def test_landscape_is_deterministic_and_weights_matter() -> None:

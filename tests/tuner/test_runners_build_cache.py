@@ -193,7 +193,11 @@ def test_for_spec_uses_the_shipped_spec_target() -> None:
 
     spec = load_spec(REPO / "studies" / "redis-throughput.toml")
     cache = BuildCache.for_spec(spec, Path("/nonexistent"))
-    argv = cache.argv({"build.profile": "release-lto", "build.allocator": "mimalloc"})
+    argv = cache.argv({"build.allocator": "mimalloc"})
     assert argv[:2] == ["cargo", "build"]
-    assert "release-lto" in argv and argv[-2:] == ["--features", "alloc-mimalloc"]
+    assert "--release" in argv and argv[-2:] == ["--features", "alloc-mimalloc"]
     assert cache.workdir == SERVER_DIR
+    # The knob sweep still searches the cargo profile: it fills the template.
+    sweep = BuildCache.for_spec(load_spec(REPO / "studies" / "knob-sweep.toml"), Path("/x"))
+    argv = sweep.argv({"build.profile": "release-lto", "build.allocator": "mimalloc"})
+    assert "release-lto" in argv and argv[-2:] == ["--features", "alloc-mimalloc"]

@@ -28,8 +28,11 @@ chmod +x out/server
 """
 
 SERVERS = {
-    # Exits at once, like a server rejecting its config.
-    "exits": '#!/bin/bash\necho "error: $2: response_pool.prewarm exceeds capacity" >&2\nexit 2\n',
+    # Exits at once, like the real server rejecting its config (same message and status).
+    "exits": (
+        '#!/bin/bash\necho "invalid config: $2: num_shards = 0 is out of range'
+        ' (allowed: 1 to 1024)" >&2\nexit 1\n'
+    ),
     # Shows the config it was handed through the environment, then exits.
     "printenv": '#!/bin/bash\necho "config: $PERF_CONFIG_PATH"\ncat "$PERF_CONFIG_PATH"\nexit 4\n',
     # Never listens: the start must time out, and its child must die with it.
@@ -116,8 +119,8 @@ def test_server_that_exits_at_start_is_a_trial_failure_with_log_tail(tmp_path: P
     with pytest.raises(TrialFailure) as failure:
         runner.evaluate(Candidate({"num_shards": 2}, {"build.kind": "exits"}))
     assert "candidate did not start" in failure.value.reason
-    assert "exited with status 2" in failure.value.reason
-    assert "prewarm exceeds capacity" in failure.value.log_tail
+    assert "exited with status 1" in failure.value.reason
+    assert "num_shards = 0 is out of range (allowed: 1 to 1024)" in failure.value.log_tail
     assert "perf_config.toml" in failure.value.log_tail  # the config path reached it
     assert not runner.pidfile.path.exists()  # nothing left recorded
     runner.close()

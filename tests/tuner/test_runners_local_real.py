@@ -92,22 +92,11 @@ step = 64
 default = 256
 
 [[param]]
-name = "response_pool.prewarm"
-kind = "int"
-low = 0
-high = 1024
-step = 64
-default = 0
-
-[[param]]
 name = "build.profile"
 kind = "categorical"
 choices = ["release"]
 default = "release"
 stage = "build"
-
-[[constraint]]
-expr = "response_pool.prewarm <= response_pool.capacity"
 
 [workload]
 tests = ["set", "get"]
@@ -204,13 +193,14 @@ def test_config_the_server_rejects_is_a_trial_failure(
     try:
         with pytest.raises(TrialFailure) as failure:
             runner.evaluate(
-                Candidate(
-                    {"response_pool.capacity": 64, "response_pool.prewarm": 512},
-                    {"build.profile": "release"},
-                )
+                # Beyond the server's limit (the spec's range stops at 1024).
+                Candidate({"response_pool.capacity": 100000}, {"build.profile": "release"})
             )
     finally:
         runner.close()
     assert "candidate did not start" in failure.value.reason
-    assert "prewarm" in failure.value.log_tail
+    assert (
+        "response_pool.capacity = 100000 is out of range (allowed: 0 to 65536)"
+        in failure.value.log_tail
+    ), failure.value.log_tail
     assert _our_servers(tmp_path) == []

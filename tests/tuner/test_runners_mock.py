@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+import re
 import statistics
 import time
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -13,8 +15,10 @@ import pytest
 
 from tuner.runners import RUNNERS, RunnerUnavailable, make_runner
 from tuner.runners.base import Candidate, Progress, TrialFailure
-from tuner.runners.landscape import DEFAULT_CONFIG, MockLandscape
-from tuner.runners.mock import MockRunner
+from tuner.runners.landscape import DEFAULT_CONFIG, MOCK_SPACE, MockLandscape
+from tuner.runners.mock import SERVER_RANGES, MockRunner
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _candidate(config: dict[str, Any]) -> Candidate:
@@ -149,13 +153,16 @@ def test_failures_are_reported_as_trial_failures() -> None:
     with pytest.raises(TrialFailure) as crash:
         runner.evaluate(Candidate({**DEFAULT.runtime, "batching.batch_threshold": 16}))
     assert "crash" in crash.value.reason and "panicked" in crash.value.log_tail
+    # Out of the server's range: rejected at start with the real server's message.
     with pytest.raises(TrialFailure) as invalid:
-        runner.evaluate(
-            Candidate(
-                {**DEFAULT.runtime, "response_pool.capacity": 64, "response_pool.prewarm": 128}
-            )
-        )
-    assert "prewarm" in invalid.value.log_tail
+        runner.evaluate(Candidate({**DEFAULT.runtime, "response_pool.capacity": 100000}))
+    assert "invalid config" in invalid.value.reason
+    assert (
+        "response_pool.capacity = 100000 is out of range (allowed: 0 to 65536)"
+        in invalid.value.log_tail
+    )
+    with pytest.raises(TrialFailure, match="invalid config"):
+        runner.evaluate(Candidate({**DEFAULT.runtime, "num_shards": 0}))
     picky = MockRunner(fail_when=lambda c: "too many shards" if c["num_shards"] > 32 else None)
     with pytest.raises(TrialFailure, match="too many shards"):
         picky.evaluate(Candidate({**DEFAULT.runtime, "num_shards": 64}))
@@ -211,13 +218,27 @@ def test_sampler_comparison_scores_true_fitness_of_the_reported_best() -> None:
 
 
 def test_crash_values_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TUNER_MOCK_CRASH", "threads=3,4; build.profile=release-lto")
+    monkeypatch.setenv("TUNER_MOCK_CRASH", "threads=3,4; build.allocator=mimalloc")
     runner = MockRunner()
     with pytest.raises(TrialFailure, match="crashed"):
         runner.evaluate(Candidate({**DEFAULT.runtime, "threads": 4}, DEFAULT.build))
     with pytest.raises(TrialFailure, match="crashed"):
-        runner.evaluate(Candidate(DEFAULT.runtime, {"build.profile": "release-lto"}))
+        runner.evaluate(Candidate(DEFAULT.runtime, {"build.allocator": "mimalloc"}))
     assert runner.evaluate(Candidate({**DEFAULT.runtime, "threads": 2}), repetitions=1)
     monkeypatch.setenv("TUNER_MOCK_CRASH", "threads")
     with pytest.raises(ValueError, match="TUNER_MOCK_CRASH: 'threads'"):
         MockRunner()
+
+
+def test_server_ranges_mirror_the_servers_knobs() -> None:
+    # The mock rejects what the real server rejects: the same knobs and limits as KNOBS in
+    # server/src/config.rs, and every runtime knob of the mock space within them.
+    source = (REPO / "server" / "src" / "config.rs").read_text()
+    knobs = re.findall(r'name:\s*"([^"]+)",\s*min:\s*([\d_]+),\s*max:\s*([\d_]+)', source)
+    assert knobs, "KNOBS not found in server/src/config.rs"
+    server = {name: (int(low), int(high)) for name, low, high in knobs}
+    assert server == SERVER_RANGES
+    for param in MOCK_SPACE:
+        if param.stage == "runtime":
+            low, high = SERVER_RANGES[param.name]
+            assert low <= param.low and param.high <= high, param.name  # type: ignore[operator]

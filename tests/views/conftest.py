@@ -8,15 +8,17 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+import tomli_w
 
 from benchmark.server_process import free_port
 
@@ -57,13 +59,25 @@ class MockStudy:
     multi: bool
 
 
-def run_mock_study(workdir: Path, name: str, *, spec: str, trials: int, seed: int) -> MockStudy:
-    """`tuner study run --runner mock` with finalize, as a user would run it."""
+def run_mock_study(
+    workdir: Path, name: str, *, spec: str, trials: int, seed: int, constraints: Sequence[str] = ()
+) -> MockStudy:
+    """`tuner study run --runner mock` with finalize, as a user would run it.
+
+    ``constraints`` are added to a copy of the shipped spec as param ``[[constraint]]``s.
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     storage = f"sqlite:///{workdir / 'tuner.db'}"
+    spec_path = REPO / "studies" / spec
+    if constraints:
+        data = tomllib.loads(spec_path.read_text())
+        data["target"]["workdir"] = str(REPO / "server")
+        data.setdefault("constraint", []).extend({"expr": c} for c in constraints)
+        spec_path = workdir / spec
+        spec_path.write_text(tomli_w.dumps(data))
     done = tuner(
         workdir,
-        "study", "run", "--runner", "mock", "--spec", str(REPO / "studies" / spec),
+        "study", "run", "--runner", "mock", "--spec", str(spec_path),
         "--study", name, "--trials", str(trials), "--seed", str(seed),
         "--storage", storage, "--quiet",
     )  # fmt: skip
@@ -73,13 +87,18 @@ def run_mock_study(workdir: Path, name: str, *, spec: str, trials: int, seed: in
 
 @pytest.fixture(scope="session")
 def throughput_study(tmp_path_factory: pytest.TempPathFactory) -> MockStudy:
-    """30 budgeted trials of the shipped throughput spec on the mock landscape, finalized."""
+    """30 budgeted trials of the shipped throughput spec on the mock landscape, finalized.
+
+    With a param constraint added (the shipped spec has none), so the study has FAIL
+    trials with a failure reason for the views to show.
+    """
     return run_mock_study(
         tmp_path_factory.mktemp("throughput"),
         "views-throughput",
         spec="redis-throughput.toml",
         trials=30,
         seed=1,
+        constraints=["batching.min_pipeline_buffer <= buffers.read_size"],
     )
 
 

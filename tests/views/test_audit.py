@@ -100,10 +100,14 @@ def test_sweep_spans_the_range_within_constraints(make_param_spec: Path) -> None
     assert sweep_values(spec.param("buffers.read_size"), 4) == [1024, 4096, 16384, 65536]
     assert all(v % 512 == 0 for v in sweep_values(spec.param("batching.min_pipeline_buffer"), 4))
     assert sweep_values(spec.param("build.allocator"), 4) == ["system", "jemalloc", "mimalloc"]
-    # prewarm <= capacity (default 1024): the sweep is narrowed to 0..1024, not skipped.
-    values, cut = feasible_sweep(spec, spec.param("response_pool.prewarm"), 4)
-    assert cut == ["response_pool.prewarm <= response_pool.capacity"]
-    assert values[0] == 0 and max(values) == 1024 and len(values) == 4
+    # min_pipeline_buffer <= read_size (default 16384): the sweep is narrowed to 0..16384,
+    # on its step grid, not skipped.
+    values, cut = feasible_sweep(spec, spec.param("batching.min_pipeline_buffer"), 4)
+    assert cut == ["batching.min_pipeline_buffer <= buffers.read_size"]
+    assert values[0] == 0 and max(values) == 16384 and len(values) == 4
+    assert all(v % 512 == 0 for v in values)
+    # A param the constraint does not cut keeps its whole sweep.
+    assert feasible_sweep(spec, spec.param("threads"), 4) == ([1, 2, 3, 4], [])
 
 
 def test_verdict_rule() -> None:
@@ -122,8 +126,6 @@ def make_param_spec(tmp_path: Path) -> Path:
         {"name": "threads", "kind": "int", "low": 1, "high": 4, "default": 1},
         {"name": "response_pool.capacity", "kind": "int", "low": 0, "high": 4096, "step": 64,
          "default": 1024},
-        {"name": "response_pool.prewarm", "kind": "int", "low": 0, "high": 4096, "step": 64,
-         "default": 0},
         {"name": "buffers.read_size", "kind": "int", "low": 1024, "high": 65536, "log": True,
          "default": 16384},
         {"name": "batching.min_pipeline_buffer", "kind": "int", "low": 0, "high": 65536,
@@ -133,7 +135,7 @@ def make_param_spec(tmp_path: Path) -> Path:
         {"name": "build.profile", "kind": "categorical", "stage": "build",
          "choices": ["release", "release-lto"], "default": "release"},
     ]  # fmt: skip
-    data["constraint"] = [{"expr": "response_pool.prewarm <= response_pool.capacity"}]
+    data["constraint"] = [{"expr": "batching.min_pipeline_buffer <= buffers.read_size"}]
     path = tmp_path / "fixed.toml"
     path.write_text(tomli_w.dumps(data))
     return path

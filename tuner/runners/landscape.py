@@ -19,7 +19,6 @@ from typing import Any
 DEAD_PARAM = "buffers.max_size"
 
 ALLOCATORS = ("system", "jemalloc", "mimalloc")
-PROFILES = ("release", "release-lto", "release-cgu1", "release-lto-cgu1")
 
 
 @dataclass(frozen=True)
@@ -60,14 +59,12 @@ MOCK_SPACE: tuple[MockParam, ...] = (
     MockParam("num_shards", "int", 16, 1, 256, log=True),
     MockParam("threads", "int", 1, 1, 4),
     MockParam("response_pool.capacity", "int", 128, 0, 4096, step=32),
-    MockParam("response_pool.prewarm", "int", 64, 0, 4096, step=32),
     MockParam("response_pool.buffer_size", "int", 16384, 512, 262144, log=True),
     MockParam("buffers.read_size", "int", 16384, 512, 262144, log=True),
     MockParam("buffers.max_size", "int", 1073741824, 1048576, 4294967296, log=True),
     MockParam("batching.min_pipeline_buffer", "int", 0, 0, 65536, step=64),
     MockParam("batching.batch_threshold", "int", 256, 1, 4096, log=True),
     MockParam("build.allocator", "categorical", "system", choices=ALLOCATORS, stage="build"),
-    MockParam("build.profile", "categorical", "release", choices=PROFILES, stage="build"),
 )
 
 
@@ -129,10 +126,10 @@ def _term_parallelism(c: Mapping[str, Any], t: TestShape) -> float:
 
 
 def _term_response_pool(c: Mapping[str, Any], t: TestShape) -> float:
-    # Prewarming helps only up to the pool's capacity; a large pool costs cache misses.
+    # Pooled reply buffers save allocations, more so pipelined, with diminishing returns;
+    # a large pool costs cache misses.
     capacity = _as_int(c, "response_pool.capacity")
-    prewarmed = min(_as_int(c, "response_pool.prewarm"), capacity)
-    gain = 0.05 * (0.5 + t.pipelined) * (1.0 - math.exp(-prewarmed / 300.0))
+    gain = 0.05 * (0.5 + t.pipelined) * (1.0 - math.exp(-capacity / 300.0))
     return gain - 0.02 * (capacity / 2048.0) ** 2
 
 
@@ -180,12 +177,6 @@ def _term_batching(c: Mapping[str, Any], t: TestShape) -> float:
 
 
 _ALLOCATOR_GAIN = {"system": (0.0, 0.0), "jemalloc": (0.015, 0.03), "mimalloc": (0.01, 0.035)}
-_PROFILE_GAIN = {
-    "release": 0.0,
-    "release-lto": 0.02,
-    "release-cgu1": 0.01,
-    "release-lto-cgu1": 0.025,
-}
 
 
 def _term_allocator(c: Mapping[str, Any], t: TestShape) -> float:
@@ -193,22 +184,17 @@ def _term_allocator(c: Mapping[str, Any], t: TestShape) -> float:
     return read_gain + (write_gain - read_gain) * t.write
 
 
-def _term_profile(c: Mapping[str, Any], t: TestShape) -> float:
-    return _PROFILE_GAIN[str(c.get("build.profile", "release"))]
-
-
 Term = Callable[[Mapping[str, Any], TestShape], float]
 
 #: Param groups: the optimum of the sum is the sum of per-group optima.
 GROUPS: tuple[tuple[tuple[str, ...], Term], ...] = (
     (("num_shards", "threads"), _term_parallelism),
-    (("response_pool.capacity", "response_pool.prewarm"), _term_response_pool),
+    (("response_pool.capacity",), _term_response_pool),
     (("response_pool.buffer_size",), _term_reply_buffer),
     (("buffers.read_size",), _term_read_buffer),
     ((DEAD_PARAM,), _term_dead),
     (("batching.min_pipeline_buffer", "batching.batch_threshold"), _term_batching),
     (("build.allocator",), _term_allocator),
-    (("build.profile",), _term_profile),
 )
 
 
@@ -275,8 +261,7 @@ class MockLandscape:
         """Exact best config over ``grid`` (name -> values; default: :data:`MOCK_SPACE`).
 
         Params absent from ``grid`` stay at their defaults; params the landscape does not
-        know have no effect and keep their first grid value. Honours the server's rule
-        ``response_pool.prewarm <= response_pool.capacity``.
+        know have no effect and keep their first grid value.
         """
         values = dict(grid) if grid is not None else {p.name: p.grid() for p in MOCK_SPACE}
         best: dict[str, Any] = {}
@@ -298,8 +283,6 @@ class MockLandscape:
             for combo in combos:
                 choice = dict(zip(free, combo, strict=True))
                 trial = {**DEFAULT_CONFIG, **choice}
-                if trial["response_pool.prewarm"] > trial["response_pool.capacity"]:
-                    continue
                 score = self._group_score(names, trial)
                 if score > best_score + 1e-12:
                     best_score, best_choice = score, choice

@@ -36,6 +36,20 @@ _REPETITION_SECONDS = 9.0
 
 FailurePredicate = Callable[[Mapping[str, Any]], str | None]
 
+#: The real server's hard limits per runtime knob, (min, max) as in KNOBS of
+#: server/src/config.rs (a test keeps the two in step). The server refuses to start on a
+#: value outside them; so does the mock. Knobs not listed here are not checked.
+SERVER_RANGES: dict[str, tuple[int, int]] = {
+    "num_shards": (1, 1024),
+    "threads": (1, 64),
+    "response_pool.capacity": (0, 65536),
+    "response_pool.buffer_size": (64, 16_777_216),
+    "buffers.read_size": (512, 16_777_216),
+    "buffers.max_size": (65536, 4_294_967_296),
+    "batching.min_pipeline_buffer": (0, 16_777_216),
+    "batching.batch_threshold": (1, 65536),
+}
+
 
 def build_tag(build: Mapping[str, Any]) -> str:
     """Stable short tag of the build-time params (same scheme as the build cache)."""
@@ -54,8 +68,8 @@ class MockRunner:
     ``spec`` (a parsed StudySpec, optional) supplies the workload: tests x pipelines,
     weights, min/max repetitions, CI target and confidence. ``crash_values`` maps a
     dotted param to values that "crash the server" (TrialFailure); ``fail_when`` is a
-    predicate returning a failure reason or None. Like the real server, a config with
-    ``response_pool.prewarm > response_pool.capacity`` is rejected at start.
+    predicate returning a failure reason or None. Like the real server, a config with a
+    knob outside the server's range (:data:`SERVER_RANGES`) is rejected at start.
     """
 
     name = "mock"
@@ -174,15 +188,15 @@ class MockRunner:
     # --- internals -------------------------------------------------------------------
 
     def _check_failure(self, config: Mapping[str, Any]) -> None:
-        capacity = config.get("response_pool.capacity")
-        prewarm = config.get("response_pool.prewarm")
-        if capacity is not None and prewarm is not None and prewarm > capacity:
-            reason = "server exited at start: invalid config"
-            tail = (
-                f"error: response_pool.prewarm ({prewarm}) must not exceed "
-                f"response_pool.capacity ({capacity})"
-            )
-            raise TrialFailure(reason, tail)
+        for name, (low, high) in SERVER_RANGES.items():
+            value = config.get(name)
+            if value is not None and not low <= value <= high:
+                # The real server's message (server/src/config.rs, Config::parse).
+                raise TrialFailure(
+                    "server exited at start: invalid config",
+                    f"invalid config: perf_config.toml: {name} = {value} is out of range "
+                    f"(allowed: {low} to {high})",
+                )
         for name, values in self.crash_values.items():
             if name in config and str(config[name]) in values:
                 raise TrialFailure(
