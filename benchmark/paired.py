@@ -83,6 +83,7 @@ class PairedRun:
         self.on_repetition = on_repetition
         self.max_repetitions = max_repetitions or workload.max_repetitions
         self.min_repetitions = min(workload.min_repetitions, self.max_repetitions)
+        self._stop_floor = max(self.min_repetitions, stats.min_repetitions_for(workload.confidence))
         self.progress = progress
         self.resamples = resamples
         self.max_seconds = max_seconds
@@ -240,7 +241,9 @@ class PairedRun:
                             seconds=time.perf_counter() - self._t0,
                         )
                     )
-                if rep >= self.min_repetitions and rep >= 2 and half <= w.target_ci_pct:
+                # Before stats.min_repetitions_for(confidence) pairs, the bootstrap CI is
+                # narrower than it claims: never stop on it.
+                if rep >= self._stop_floor and half <= w.target_ci_pct:
                     stop_reason = "ci_target"
                     break
                 elapsed = time.perf_counter() - self._t0

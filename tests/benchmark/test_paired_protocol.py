@@ -16,6 +16,7 @@ from benchmark.endpoint import Endpoint
 from benchmark.errors import BenchmarkError
 from benchmark.paired import PairedRun
 from benchmark.result import RepetitionUpdate
+from benchmark.stats import min_repetitions_for
 from benchmark.workload import Workload
 
 HEADER = ",".join(
@@ -87,7 +88,8 @@ def test_known_rates_give_known_fitness_and_every_run_is_kept() -> None:
     ).run()
     assert result.fitness == pytest.approx(80.0)
     assert result.ci_low == pytest.approx(80.0) and result.ci_high == pytest.approx(80.0)
-    assert result.stop_reason == "ci_target" and result.repetitions == 3
+    # Three pairs cannot carry a 95% CI of a median (see min_repetitions_for): no ci_target.
+    assert result.stop_reason == "max_repetitions" and result.repetitions == 3
     assert result.p99_ratio == pytest.approx(100_000 / 80_000)
     assert set(result.per_test) == {"SET@P1", "GET@P1", "SET@P16", "GET@P16"}
     assert result.per_test["GET@P16"].ratios == pytest.approx((0.8, 0.8, 0.8))
@@ -137,8 +139,20 @@ def test_adaptive_stop_at_ci_target_or_max() -> None:
     result = PairedRun(
         CAND, BASE, small(min_repetitions=3, max_repetitions=30, target_ci_pct=2.0), quiet, seed=5
     ).run()
-    assert result.stop_reason == "ci_target" and result.repetitions == 3
+    # Tight from the third pair on, but the stop waits for 6 pairs at 95% confidence.
+    assert result.stop_reason == "ci_target" and result.repetitions == 6
     assert result.half_width_pct <= 2.0
+
+
+def test_the_ci_stop_waits_for_enough_pairs_to_cover_the_median() -> None:
+    # [min, max] of n pairs covers the median with probability 1 - 2 * 0.5**n.
+    assert [min_repetitions_for(c) for c in (0.9, 0.95, 0.99, 0.999)] == [5, 6, 8, 11]
+    for n, confidence in ((6, 0.95), (11, 0.999)):
+        assert 1 - 2 * 0.5**n >= confidence > 1 - 2 * 0.5 ** (n - 1)
+    quiet = ScriptedClient({"cand": 1.0e5, "base": 1.0e5}, noise=0.001, seed=6)
+    w = small(min_repetitions=2, max_repetitions=30, target_ci_pct=2.0, confidence=0.999)
+    result = PairedRun(CAND, BASE, w, quiet, seed=6).run()
+    assert result.stop_reason == "ci_target" and result.repetitions == 11
 
 
 def test_max_repetitions_override_wins_over_the_workload() -> None:
