@@ -343,8 +343,10 @@ def _judge_tests(defaults: list[Point], audits: list[ParamAudit]) -> dict[str, f
     """Per test unit: its noise band, and each param's most-moved unit (same rule)."""
     units = sorted({u for p in defaults for u in p.per_test})
     bands: dict[str, float] = {}
+    default_medians: dict[str, float] = {}
     for unit in units:
         repeats = [p.per_test[unit][0] for p in defaults if unit in p.per_test]
+        default_medians[unit] = statistics.median(repeats)
         widths = [
             w
             for p in [*defaults, *(q for a in audits for q in a.points)]
@@ -357,8 +359,8 @@ def _judge_tests(defaults: list[Point], audits: list[ParamAudit]) -> dict[str, f
     for audit in audits:
         best: tuple[str, float, float] | None = None
         for unit, unit_band in bands.items():
-            default = statistics.median(p.per_test[unit][0] for p in defaults if unit in p.per_test)
-            values = [default] + [p.per_test[unit][0] for p in audit.points if unit in p.per_test]
+            swept = [p.per_test[unit][0] for p in audit.points if unit in p.per_test]
+            values = [default_medians[unit], *swept]
             if len(values) < 2 or unit_band <= 0:
                 continue
             effect = max(values) - min(values)
@@ -449,7 +451,7 @@ def audit_table(result: AuditResult) -> Table:
         table.add_column(header, overflow="fold")
     for row in _rows(result):
         style = {MOVES: "green", BORDERLINE: "yellow", WITHIN_NOISE: "dim"}.get(row[5], "red")
-        if row[5] == WITHIN_NOISE and row[8] == "live":
+        if row[5] == WITHIN_NOISE and row[HEADERS.index("any figure moves")] == "live":
             style = "yellow"
         table.add_row(*row, style=style)
     return table

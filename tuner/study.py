@@ -50,6 +50,11 @@ MAX_CONSECUTIVE_ERRORS = 3
 MAX_RETRIES = 3
 
 FAILURE_RUNNER = "runner"
+FAILURE_CONSTRAINT = "constraint"
+FAILURE_INTERRUPTED = "interrupted"
+FAILURE_ERROR = "error"
+FAILURE_BUDGET = "budget"
+
 #: User attrs every measured trial carries (what the dashboard's tables show).
 MEASURED_TRIAL_ATTRS = frozenset(
     {
@@ -69,10 +74,6 @@ MEASURED_TRIAL_ATTRS = frozenset(
 )
 #: System attr holding a trial's full benchmark result (every raw run).
 DETAIL_ATTR = "measurement_detail"
-FAILURE_CONSTRAINT = "constraint"
-FAILURE_INTERRUPTED = "interrupted"
-FAILURE_ERROR = "error"
-FAILURE_BUDGET = "budget"
 
 
 class StudyError(RuntimeError):
@@ -198,10 +199,10 @@ def fail_dead_workers(study: optuna.Study) -> list[int]:
     return failed
 
 
-def _poll_interval(study: optuna.Study) -> float:
-    """How often to look at other workers' running trials: the heartbeat interval."""
-    interval = getattr(study._storage, "get_heartbeat_interval", lambda: None)()
-    return float(interval or 5)
+def heartbeat_interval(storage: BaseStorage) -> int | None:
+    """The storage's heartbeat interval in seconds, or None when it keeps no heartbeats."""
+    interval: int | None = getattr(storage, "get_heartbeat_interval", lambda: None)()
+    return interval
 
 
 class _Heartbeat:
@@ -211,7 +212,7 @@ class _Heartbeat:
         self._storage = storage
         self._trial_id = trial_id
         self._stop = threading.Event()
-        interval = getattr(storage, "get_heartbeat_interval", lambda: None)()
+        interval = heartbeat_interval(storage)
         self._thread: threading.Thread | None = None
         if interval:
             storage.record_heartbeat(trial_id)  # type: ignore[attr-defined]
@@ -346,7 +347,6 @@ class StudyLoop:
     def run(self, options: RunOptions) -> RunSummary:
         """Run trials; on Interrupted, clean up, record the trial and re-raise."""
         study = self.study
-        self._reap_dead_workers()
         with self.guard.deferred():
             enqueue_defaults_once(study, self.spec)
         started = time.monotonic()
@@ -371,7 +371,7 @@ class StudyLoop:
             if used + running >= options.trials:
                 # Other workers' running trials fill the budget: wait until they finish
                 # (budget met) or go stale (re-queued above; then this worker runs them).
-                time.sleep(_poll_interval(study))
+                time.sleep(heartbeat_interval(study._storage) or 5)
                 continue
             trial = self._ask(options.trials)
             if trial is None:

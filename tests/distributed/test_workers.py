@@ -66,11 +66,15 @@ def tuner(*args: str, env: dict[str, str]) -> list[str]:
     return [sys.executable, "-m", "tuner.cli", *args]
 
 
-def start_worker(spec: Path, url: str, tmp: Path, name: str) -> subprocess.Popen[bytes]:
+def start_worker(
+    spec: Path, url: str, tmp: Path, name: str, *, delay: float = DELAY_S, finalize: bool = False
+) -> subprocess.Popen[bytes]:
+    """A `tuner study run` worker logging to tmp/NAME.log; finalizing ones log every message."""
     env = {**os.environ, "TUNER_STUDIES_DIR": str(tmp / "studies")}
+    quiet = [] if finalize else ["--no-finalize", "-q"]
     argv = tuner(
         "study", "run", "--spec", str(spec), "--runner", "mock", "--storage", url,
-        "--mock-delay", str(DELAY_S), "--heartbeat", str(HEARTBEAT_S), "--no-finalize", "-q",
+        "--mock-delay", str(delay), "--heartbeat", str(HEARTBEAT_S), *quiet,
         env=env,
     )  # fmt: skip
     log = (tmp / f"{name}.log").open("wb")
@@ -223,26 +227,18 @@ def test_two_workers_with_finalists_finalize_once(postgres_url: str, tmp_path: P
     spec = tomllib.loads(spec_path.read_text())
     spec["budget"].update(trials=6, finalists=1, finalist_repetitions=3)
     spec_path.write_text(tomli_w.dumps(spec))
-    env = {**os.environ, "TUNER_STUDIES_DIR": str(tmp_path / "studies")}
-    argv = tuner(
-        "study", "run", "--spec", str(spec_path), "--runner", "mock", "--storage", postgres_url,
-        "--mock-delay", "0.3", "--heartbeat", str(HEARTBEAT_S),
-        env=env,
-    )  # fmt: skip
-    paths = [tmp_path / "worker-0.log", tmp_path / "worker-1.log"]
+    names = ["first", "second"]
 
-    def start(path: Path) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            argv, cwd=REPO, env=env, stdout=path.open("wb"), stderr=subprocess.STDOUT
-        )
+    def start(name: str) -> subprocess.Popen[bytes]:
+        return start_worker(spec_path, postgres_url, tmp_path, name, delay=0.3, finalize=True)
 
-    workers = [start(paths[0])]
+    workers = [start(names[0])]
     # The first worker creates the study; the two never race on creating it.
     wait_for(lambda: trials_of(postgres_url), 60, "the first worker's first trial")
-    workers.append(start(paths[1]))
+    workers.append(start(names[1]))
     for worker in workers:
         worker.wait(timeout=240)
-    logs = [path.read_text() for path in paths]
+    logs = [(tmp_path / f"{name}.log").read_text() for name in names]
     assert [w.returncode for w in workers] == [0, 0], logs
     finalized = [log for log in logs if "finalist default" in log]
     assert len(finalized) == 1, logs

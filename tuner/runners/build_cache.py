@@ -260,13 +260,15 @@ def run_build_command(
     cwd: Path | None = None,
     grace_s: float = 0.0,
     pidfile: Any = None,
+    tail_lines: int = LOG_TAIL_LINES,
 ) -> int:
     """Run a build with its output in ``log_path``; return its exit code.
 
     The build gets its own process group, so a timeout or Ctrl-C stops all of it (cargo's
     rustc children, docker's build client): SIGTERM first when ``grace_s`` > 0 (a docker
     client cancels its build then), SIGKILL after. A timeout is a TrialFailure with the
-    log's tail; ``pidfile`` (a tuner.signals.PidFile) records the pid while it runs.
+    log's last ``tail_lines`` lines; ``pidfile`` (a tuner.signals.PidFile) records the pid
+    while it runs.
     """
     command = shlex.join(argv)
     with log_path.open("w") as log:
@@ -288,7 +290,7 @@ def run_build_command(
             stop_group(proc, grace_s)
             raise TrialFailure(
                 f"{what} timed out after {timeout_s:.0f}s: {command}",
-                tail(log_path.read_text(errors="replace")),
+                tail(log_path.read_text(errors="replace"), tail_lines),
             ) from None
         except BaseException:
             stop_group(proc, grace_s)

@@ -503,6 +503,7 @@ class ComposeRunner:
             what=f"image build {tag}",
             grace_s=10.0,
             pidfile=self.pidfile,
+            tail_lines=LOG_TAIL_LINES,
         )
         if returncode != 0:
             raise TrialFailure(
