@@ -1,16 +1,21 @@
 //! redis-server-optimized: a Redis-compatible RESP2 server whose performance knobs are real.
+//!
+//! Layers point one way: `protocol` (frame, reply) -> `store` (values, db) -> `session` (client
+//! and shared state) -> `commands` (table, dispatch, families) -> `net` (connection, event loop).
+//! `config` and `longdouble` are leaves every layer may use. `tests/layers.rs` checks the order.
 
-pub mod cmd;
-pub mod commands;
 pub mod config;
-pub mod connection;
-pub mod db;
-pub mod frame;
 pub mod longdouble;
-pub mod pool;
-pub mod reply;
-pub mod server;
-pub mod types;
+
+pub mod protocol;
+
+pub mod store;
+
+pub mod session;
+
+pub mod commands;
+
+pub mod net;
 
 /// Redis version this server reports (the compatibility target).
 pub const REDIS_VERSION: &str = "8.0.2";

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use rso::config::{resolve_path, Config};
-use rso::server::{run, Shared};
+use rso::net::run;
+use rso::session::Shared;
 
 #[cfg(feature = "alloc-jemalloc")]
 #[global_allocator]

@@ -7,7 +7,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rso::config::Config;
-use rso::server::{run, Shared};
+use rso::net::run;
+use rso::session::Shared;
 
 struct TestServer {
     port: u16,

@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rso::frame::{parse_command, ArgSource, Parsed};
+use rso::protocol::frame::{parse_command, ArgSource, Parsed};
 
 fuzz_target!(|data: &[u8]| {
     let mut args = Vec::new();

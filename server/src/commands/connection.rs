@@ -1,7 +1,7 @@
 //! PING ECHO HELLO SELECT QUIT RESET CLIENT.
 
-use crate::cmd::{arity_error, eq_ic, int_arg, Args, Ctx, NOT_INTEGER};
-use crate::reply::Reply;
+use crate::commands::table::{arity_error, eq_ic, int_arg, Args, Ctx, NOT_INTEGER};
+use crate::protocol::reply::Reply;
 
 pub fn ping(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
     match args.len() {
@@ -43,7 +43,7 @@ pub fn hello(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
         }
     }
     ctx.client.resp = proto;
-    crate::reply::set_resp3(proto == 3);
+    crate::protocol::reply::set_resp3(proto == 3);
     let out = &mut *ctx.out;
     out.map(7);
     out.bulk(b"server");
@@ -80,7 +80,7 @@ pub fn reset(ctx: &mut Ctx<'_, '_>, _args: &Args<'_>) {
     ctx.client.multi_dirty = false;
     set_name(ctx, b"");
     ctx.client.resp = 2;
-    crate::reply::set_resp3(false);
+    crate::protocol::reply::set_resp3(false);
     ctx.out.simple(b"RESET");
 }
 
@@ -177,7 +177,7 @@ pub fn client(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
         }
         b"list" => {
             if argc != 2 {
-                return ctx.err(crate::cmd::SYNTAX);
+                return ctx.err(crate::commands::table::SYNTAX);
             }
             let clients = ctx.shared.clients.lock().unwrap_or_else(|p| p.into_inner()).clone();
             let mut s = String::new();

@@ -1,9 +1,9 @@
 //! HSET HSETNX HGET HMGET HMSET HGETALL HDEL HLEN HEXISTS HINCRBY HINCRBYFLOAT HKEYS HVALS HSTRLEN.
 
-use crate::cmd::{arity_error, int_arg, wrongtype, Args, Ctx, NOT_INTEGER};
-use crate::db::{Bytes, Entry, Map, Value};
+use crate::commands::table::{arity_error, int_arg, wrongtype, Args, Ctx, NOT_INTEGER};
 use crate::longdouble::{self, AddError};
-use crate::reply::Reply;
+use crate::protocol::reply::Reply;
+use crate::store::db::{Bytes, Entry, Map, Value};
 
 type HashAndOut<'c> = (&'c mut Map<Bytes, Vec<u8>>, &'c mut Vec<u8>);
 
@@ -197,7 +197,7 @@ fn cleanup(ctx: &mut Ctx<'_, '_>, k: &[u8], created: bool) {
 pub fn hincrbyfloat(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
     // Like Redis: the increment is validated before the key's type is checked.
     match longdouble::validate(args.get(3)) {
-        None => return ctx.err(crate::cmd::NOT_FLOAT),
+        None => return ctx.err(crate::commands::table::NOT_FLOAT),
         Some(false) => return ctx.err("ERR value is NaN or Infinity"),
         Some(true) => {}
     }
@@ -209,7 +209,7 @@ pub fn hincrbyfloat(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
         match longdouble::add(h.get(f).map(|v| &v[..]).or(Some(b"0")), args.get(3)) {
             Err(AddError::CurrentNotFloat) => out.error("ERR hash value is not a float"),
             Err(AddError::NotFinite) => out.error("ERR increment would produce NaN or Infinity"),
-            Err(AddError::IncrementNotFloat) => out.error(crate::cmd::NOT_FLOAT),
+            Err(AddError::IncrementNotFloat) => out.error(crate::commands::table::NOT_FLOAT),
             Ok(text) => {
                 out.bulk(text.as_bytes());
                 h.insert(Bytes::from(f), text.into_bytes());

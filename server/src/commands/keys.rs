@@ -1,8 +1,8 @@
 //! DEL UNLINK EXISTS TYPE EXPIRE* TTL PTTL PERSIST KEYS SCAN RENAME RANDOMKEY.
 
-use crate::cmd::{eq_ic, glob_match, int_arg, Args, Ctx, NOT_INTEGER, NO_SUCH_KEY, SYNTAX};
-use crate::db::now_ms;
-use crate::reply::Reply;
+use crate::commands::table::{eq_ic, glob_match, int_arg, Args, Ctx, NOT_INTEGER, NO_SUCH_KEY, SYNTAX};
+use crate::protocol::reply::Reply;
+use crate::store::db::now_ms;
 
 pub fn del(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
     let mut n = 0;

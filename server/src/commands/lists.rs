@@ -2,11 +2,11 @@
 
 use std::collections::VecDeque;
 
-use crate::cmd::{
+use crate::commands::table::{
     clamp_range, eq_ic, int_arg, wrongtype, Args, Ctx, NOT_INTEGER, NO_SUCH_KEY, OUT_OF_RANGE, SYNTAX,
 };
-use crate::db::{Bytes, Entry, Value};
-use crate::reply::Reply;
+use crate::protocol::reply::Reply;
+use crate::store::db::{Bytes, Entry, Value};
 
 fn push(ctx: &mut Ctx<'_, '_>, args: &Args<'_>, left: bool, only_existing: bool) {
     let k = args.get(1);

@@ -1,4 +1,7 @@
-//! Command handlers, one module per family (like Redis's t_*.c).
+//! Commands layer: the table, dispatch and the handlers, one module per family (like Redis's t_*.c).
+
+pub mod dispatch;
+pub mod table;
 
 pub mod connection;
 pub mod hashes;

@@ -3,12 +3,12 @@
 use std::sync::atomic::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::cmd::{arity_error, eq_ic, glob_match, lookup, Args, Ctx, KeySpec, COMMANDS, SYNTAX};
-use crate::cmd::{F_FAST, F_READONLY, F_WRITE};
+use crate::commands::table::{arity_error, eq_ic, glob_match, lookup, Args, Ctx, KeySpec, COMMANDS, SYNTAX};
+use crate::commands::table::{F_FAST, F_READONLY, F_WRITE};
 use crate::config::KNOBS;
-use crate::reply::Reply;
+use crate::protocol::reply::Reply;
 
-fn command_info(out: &mut Vec<u8>, spec: &crate::cmd::CommandSpec) {
+fn command_info(out: &mut Vec<u8>, spec: &crate::commands::table::CommandSpec) {
     out.array(10);
     out.bulk(spec.name.as_bytes());
     out.int(i64::from(spec.arity));

@@ -1,8 +1,8 @@
 //! SADD SREM SMEMBERS SISMEMBER SMISMEMBER SCARD SPOP SRANDMEMBER SINTER SUNION SDIFF (+STORE).
 
-use crate::cmd::{int_arg, wrongtype, Args, Ctx, NOT_INTEGER, OUT_OF_RANGE, SYNTAX};
-use crate::db::{Bytes, Entry, Set, Value};
-use crate::reply::Reply;
+use crate::commands::table::{int_arg, wrongtype, Args, Ctx, NOT_INTEGER, OUT_OF_RANGE, SYNTAX};
+use crate::protocol::reply::Reply;
+use crate::store::db::{Bytes, Entry, Set, Value};
 
 pub fn sadd(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
     let k = args.get(1);

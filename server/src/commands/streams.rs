@@ -1,9 +1,9 @@
 //! XADD XLEN XRANGE XREVRANGE (enough for redis-benchmark's XADD test and simple readers).
 
-use crate::cmd::{arity_error, eq_ic, int_arg, wrongtype, Args, Ctx, NOT_INTEGER, SYNTAX};
-use crate::db::{now_ms, Bytes, Entry, Value};
-use crate::reply::Reply;
-use crate::types::{Stream, StreamId};
+use crate::commands::table::{arity_error, eq_ic, int_arg, wrongtype, Args, Ctx, NOT_INTEGER, SYNTAX};
+use crate::protocol::reply::Reply;
+use crate::store::db::{now_ms, Bytes, Entry, Value};
+use crate::store::types::{Stream, StreamId};
 
 const INVALID_ID: &str = "ERR Invalid stream ID specified as stream command argument";
 

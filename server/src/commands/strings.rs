@@ -1,11 +1,11 @@
 //! GET SET SETNX SETEX MGET MSET MSETNX INCR* DECR* APPEND STRLEN GETSET GETDEL GETRANGE SETRANGE.
 
-use crate::cmd::{
+use crate::commands::table::{
     arity_error, eq_ic, int_arg, wrongtype, Args, Ctx, NOT_FLOAT, NOT_INTEGER, OVERFLOW, SYNTAX,
 };
-use crate::db::{now_ms, Entry, Value};
 use crate::longdouble::{self, AddError};
-use crate::reply::Reply;
+use crate::protocol::reply::Reply;
+use crate::store::db::{now_ms, Entry, Value};
 
 /// Largest string SETRANGE/APPEND may build (Redis's proto-max-bulk-len).
 const MAX_STRING: usize = 512 * 1024 * 1024;

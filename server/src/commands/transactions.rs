@@ -1,8 +1,8 @@
 //! MULTI EXEC DISCARD (WATCH/UNWATCH accepted without optimistic locking: see README).
 
-use crate::cmd::{lookup, Args, Ctx};
-use crate::db::Locked;
-use crate::reply::Reply;
+use crate::commands::table::{lookup, Args, Ctx};
+use crate::protocol::reply::Reply;
+use crate::store::db::Locked;
 
 pub fn multi(ctx: &mut Ctx<'_, '_>, _args: &Args<'_>) {
     if ctx.client.multi.is_some() {

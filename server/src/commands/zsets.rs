@@ -1,12 +1,12 @@
 //! ZADD ZREM ZSCORE ZMSCORE ZINCRBY ZCARD ZCOUNT ZRANK ZREVRANK ZRANGE* ZREVRANGE* ZPOPMIN ZPOPMAX.
 
-use crate::cmd::{
+use crate::commands::table::{
     clamp_range, eq_ic, int_arg, wrongtype, Args, Ctx, NOT_FLOAT, NOT_INTEGER, OUT_OF_RANGE, SYNTAX,
 };
-use crate::db::{Entry, Value};
 use crate::longdouble;
-use crate::reply::Reply;
-use crate::types::ZSet;
+use crate::protocol::reply::Reply;
+use crate::store::db::{Entry, Value};
+use crate::store::types::ZSet;
 
 /// Read/write access to the sorted set at `key` (None when missing); replies WRONGTYPE otherwise.
 fn with_zset(ctx: &mut Ctx<'_, '_>, key: &[u8], f: impl FnOnce(Option<&mut ZSet>, &mut Vec<u8>)) {
@@ -301,7 +301,7 @@ fn run_range(z: Option<&mut ZSet>, q: &RangeQuery, out: &mut Vec<u8>) {
 
 /// Members (and scores): RESP2 flat, RESP3 as [member, score] pairs.
 fn write_members(out: &mut Vec<u8>, items: &[(&[u8], f64)], withscores: bool) {
-    let pairs = withscores && crate::reply::is_resp3();
+    let pairs = withscores && crate::protocol::reply::is_resp3();
     out.array(items.len() * if withscores && !pairs { 2 } else { 1 });
     for &(m, s) in items {
         if pairs {
@@ -421,7 +421,7 @@ fn generic_pop(ctx: &mut Ctx<'_, '_>, args: &Args<'_>, max: bool) {
     };
     let mut popped = false;
     // RESP3 nests [member, score] pairs only when a count was given, like Redis.
-    let pairs = args.len() == 3 && crate::reply::is_resp3();
+    let pairs = args.len() == 3 && crate::protocol::reply::is_resp3();
     with_zset(ctx, k, |z, out| {
         let Some(z) = z else { return out.array(0) };
         let n = count.min(z.len());

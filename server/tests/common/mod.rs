@@ -2,11 +2,11 @@
 
 #![allow(dead_code)]
 
-use rso::cmd::Args;
+use rso::commands::dispatch::execute;
+use rso::commands::table::Args;
 use rso::config::Config;
-use rso::connection::execute;
-use rso::db::{Locked, Rng};
-use rso::server::{ClientState, Shared};
+use rso::session::{ClientState, Shared};
+use rso::store::db::{Locked, Rng};
 
 pub struct Harness {
     pub shared: Shared,

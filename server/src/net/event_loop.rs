@@ -1,118 +1,17 @@
-//! Shared server state and the per-thread mio (epoll) event loop.
+//! The per-thread mio (epoll) event loop: accept, serve ready clients, write, run the cron.
 
-use std::collections::BTreeMap;
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
 
-use crate::config::Config;
-use crate::connection::{Conn, Status};
-use crate::db::{now_ms, Db, Rng};
-use crate::pool::ResponsePool;
-
-/// A command queued by MULTI: owned argument bytes and their ranges.
-pub type QueuedCommand = (Vec<u8>, Vec<(usize, usize)>);
-
-/// Per-client state visible to commands.
-pub struct ClientState {
-    pub id: u64,
-    pub name: Vec<u8>,
-    pub addr: String,
-    pub laddr: String,
-    pub created: Instant,
-    /// Queued commands while in MULTI (owned argument bytes + ranges).
-    pub multi: Option<Vec<QueuedCommand>>,
-    pub multi_dirty: bool,
-    pub close_after_reply: bool,
-    pub resp: u8,
-    pub last_cmd: &'static str,
-}
-
-impl ClientState {
-    pub fn new(id: u64, addr: String, laddr: String) -> ClientState {
-        ClientState {
-            id,
-            name: Vec::new(),
-            addr,
-            laddr,
-            created: Instant::now(),
-            multi: None,
-            multi_dirty: false,
-            close_after_reply: false,
-            resp: 2,
-            last_cmd: "NULL",
-        }
-    }
-}
-
-/// What CLIENT LIST shows about a client of any thread.
-#[derive(Debug, Clone)]
-pub struct ClientInfo {
-    pub name: Vec<u8>,
-    pub addr: String,
-    pub laddr: String,
-    pub created: Instant,
-    pub thread: usize,
-}
-
-/// Counters for INFO stats.
-#[derive(Default)]
-pub struct Stats {
-    pub commands: AtomicU64,
-    pub connections_received: AtomicU64,
-    pub connected_clients: AtomicU64,
-    pub rejected_protocol: AtomicU64,
-    pub net_input_bytes: AtomicU64,
-    pub net_output_bytes: AtomicU64,
-}
-
-/// Knobs that CONFIG SET may change while running (read per event on the hot path).
-pub struct LiveKnobs {
-    pub max_size: AtomicUsize,
-    pub min_pipeline_buffer: AtomicUsize,
-    pub batch_threshold: AtomicUsize,
-}
-
-/// State shared by every event-loop thread.
-pub struct Shared {
-    pub db: Db,
-    pub config: Config,
-    pub live: LiveKnobs,
-    pub stats: Stats,
-    pub clients: Mutex<BTreeMap<u64, ClientInfo>>,
-    pub next_client_id: AtomicU64,
-    pub shutdown: Arc<AtomicBool>,
-    pub started: Instant,
-    pub port: u16,
-    pub bind: String,
-    pub config_file: String,
-}
-
-impl Shared {
-    pub fn new(config: Config, port: u16, bind: String, config_file: String) -> Shared {
-        Shared {
-            db: Db::new(config.num_shards),
-            live: LiveKnobs {
-                max_size: AtomicUsize::new(config.max_size),
-                min_pipeline_buffer: AtomicUsize::new(config.min_pipeline_buffer),
-                batch_threshold: AtomicUsize::new(config.batch_threshold),
-            },
-            config,
-            stats: Stats::default(),
-            clients: Mutex::new(BTreeMap::new()),
-            next_client_id: AtomicU64::new(1),
-            shutdown: Arc::new(AtomicBool::new(false)),
-            started: Instant::now(),
-            port,
-            bind,
-            config_file,
-        }
-    }
-}
+use crate::net::connection::{Conn, Status};
+use crate::net::pool::ResponsePool;
+use crate::session::{ClientInfo, Shared};
+use crate::store::db::{now_ms, Rng};
 
 const LISTENER: Token = Token(usize::MAX);
 const CRON_PERIOD: Duration = Duration::from_millis(100);

@@ -6,13 +6,14 @@ use std::sync::atomic::Ordering;
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 
-use crate::cmd::{self, Args, Ctx, F_TX_CONTROL};
+use crate::commands::dispatch::execute;
+use crate::commands::table::Args;
 use crate::config::Config;
-use crate::db::{Locked, Rng};
-use crate::frame::{parse_command, ArgSource, Parsed, MAX_BULK_LEN, TOO_BIG_QUERY};
-use crate::pool::ResponsePool;
-use crate::reply::Reply;
-use crate::server::{ClientState, Shared};
+use crate::net::pool::ResponsePool;
+use crate::protocol::frame::{parse_command, ArgSource, Parsed, MAX_BULK_LEN, TOO_BIG_QUERY};
+use crate::protocol::reply::Reply;
+use crate::session::{ClientState, Shared};
+use crate::store::db::{Locked, Rng};
 
 /// Pending output beyond which a connection stops executing commands until the client reads.
 const OUTPUT_LIMIT: usize = 1 << 20;
@@ -312,76 +313,4 @@ fn write_out(
     out.clear();
     *wpos = 0;
     Ok(true)
-}
-
-/// Looks up, checks, queues (MULTI) or runs one command, locking only the partitions it needs.
-///
-/// `locked` may already hold a partition from the previous command of the same batch; it is kept
-/// when this command needs exactly that partition, else released before locking anew.
-pub fn execute<'a>(
-    args: &Args<'_>,
-    state: &mut ClientState,
-    out: &mut Vec<u8>,
-    shared: &'a Shared,
-    locked: &mut Locked<'a>,
-    rng: &mut Rng,
-    parts: &mut Vec<usize>,
-) {
-    if args.is_empty() {
-        return;
-    }
-    let Some(spec) = cmd::lookup(args.get(0)) else {
-        if state.multi.is_some() {
-            state.multi_dirty = true;
-        }
-        out.error(&cmd::unknown_command_error(args));
-        return;
-    };
-    if !spec.arity_ok(args.len()) {
-        let msg = cmd::arity_error(spec.name);
-        if spec.name == "exec" {
-            // Like Redis's rejectCommand for EXEC: the transaction (if any) is discarded.
-            state.multi = None;
-            state.multi_dirty = false;
-            let reason = msg.trim_start_matches("ERR ");
-            out.error(&format!("EXECABORT Transaction discarded because of: {reason}"));
-            return;
-        }
-        if state.multi.is_some() {
-            state.multi_dirty = true;
-        }
-        out.error(&msg);
-        return;
-    }
-    state.last_cmd = spec.name;
-    if let Some(queue) = state.multi.as_mut() {
-        if spec.flags & F_TX_CONTROL == 0 {
-            queue.push(args.to_owned_parts());
-            out.simple(b"QUEUED");
-            return;
-        }
-    }
-    let db = &shared.db;
-    if !spec.partitions(args, db, parts) {
-        *locked = Locked::None;
-        *locked = Locked::all(db);
-    } else if let [only] = parts[..] {
-        if !locked.holds_only(only) {
-            *locked = Locked::None;
-            *locked = Locked::acquire(db, parts);
-        }
-    } else if !parts.is_empty() {
-        *locked = Locked::None;
-        *locked = Locked::acquire(db, parts);
-    }
-    crate::reply::set_resp3(state.resp == 3);
-    let mark = out.len();
-    let mut ctx = Ctx { out, locked, db, client: state, shared, rng };
-    // A bug in one handler must not take the whole server down: answer an error instead.
-    // (Partition locks poisoned by the panic are recovered in `Db::lock`.)
-    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (spec.run)(&mut ctx, args)));
-    if ran.is_err() {
-        ctx.out.truncate(mark);
-        ctx.out.error(&format!("ERR internal error while executing '{}'", spec.name));
-    }
 }

@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::types::{Stream, ZSet};
+use crate::store::types::{Stream, ZSet};
 
 /// Fast, randomly seeded hasher for every table in the server.
 pub type Hasher = foldhash::fast::RandomState;

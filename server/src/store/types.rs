@@ -3,7 +3,7 @@
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
 
-use crate::db::{Bytes, Map};
+use crate::store::db::{Bytes, Map};
 
 /// A score with a total order (NaN is never stored).
 #[derive(Debug, Clone, Copy, PartialEq)]

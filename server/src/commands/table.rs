@@ -3,10 +3,9 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use crate::commands;
-use crate::db::{Db, Locked, Rng, Shard};
-use crate::reply::Reply;
-use crate::server::{ClientState, Shared};
+use crate::protocol::reply::Reply;
+use crate::session::{ClientState, Shared};
+use crate::store::db::{Db, Locked, Rng, Shard};
 
 pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
 pub const NOT_INTEGER: &str = "ERR value is not an integer or out of range";
@@ -174,8 +173,8 @@ macro_rules! cmd {
     };
 }
 
-use commands::{connection as c, hashes as h, keys as k, lists as l, server as s, sets as st};
-use commands::{streams as x, strings as sg, transactions as t, zsets as z};
+use super::{connection as c, hashes as h, keys as k, lists as l, server as s, sets as st};
+use super::{streams as x, strings as sg, transactions as t, zsets as z};
 
 const W: u32 = F_WRITE;
 const R: u32 = F_READONLY;
@@ -318,8 +317,9 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("unwatch", 1, N, F_TX_CONTROL | F_FAST, t::unwatch),
 ];
 
-fn table() -> &'static HashMap<&'static [u8], &'static CommandSpec, crate::db::Hasher> {
-    static TABLE: OnceLock<HashMap<&'static [u8], &'static CommandSpec, crate::db::Hasher>> = OnceLock::new();
+fn table() -> &'static HashMap<&'static [u8], &'static CommandSpec, crate::store::db::Hasher> {
+    static TABLE: OnceLock<HashMap<&'static [u8], &'static CommandSpec, crate::store::db::Hasher>> =
+        OnceLock::new();
     TABLE.get_or_init(|| COMMANDS.iter().map(|c| (c.name.as_bytes(), c)).collect())
 }
 
@@ -366,7 +366,7 @@ pub fn arity_error(name: &str) -> String {
 /// Parses an integer argument like Redis (strict).
 #[inline]
 pub fn int_arg(a: &[u8]) -> Option<i64> {
-    crate::frame::parse_i64(a)
+    crate::protocol::frame::parse_i64(a)
 }
 
 /// Writes the standard "+QUEUED"-free error reply for a wrong-type access.

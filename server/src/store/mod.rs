@@ -1,0 +1,4 @@
+//! Store layer: values, containers and the partitioned keyspace with lazy and active expiry.
+
+pub mod db;
+pub mod types;
