@@ -1,14 +1,16 @@
-"""Committed benchmark commands: ``python -m benchmark aa`` and ``python -m benchmark suite``.
+"""Committed benchmark commands: ``python -m benchmark aa|suite|memory``.
 
 ``aa`` measures Redis 8.0 against an identical Redis 8.0 with the real protocol and prints
 the A/A figures (fitness median, CI, repetitions used, seconds, and when the CI first got
 within ±5% and ±2%). ``suite`` measures a candidate binary against Redis 8.0 on
-redis-benchmark's default suite at each pipeline.
+redis-benchmark's default suite at each pipeline. ``memory`` loads the same datasets into
+a candidate and Redis 8.0 and prints bytes per key on both and the ratios.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shlex
 import sys
 from collections.abc import Callable, Sequence
@@ -20,7 +22,9 @@ from rich.table import Table
 
 from benchmark import stats
 from benchmark.client import LocalClient
+from benchmark.dataset import DATASETS, DatasetError
 from benchmark.errors import BenchmarkError
+from benchmark.memory import compare_memory
 from benchmark.paired import PairedRun
 from benchmark.pinning import default_cpu_sets
 from benchmark.redis8 import find_redis8_bin_dir, redis_server_argv
@@ -76,7 +80,56 @@ def parser() -> argparse.ArgumentParser:
         "--max-reps", type=int, default=None, help="keep adding reps up to this until --target-ci"
     )
     suite.add_argument("--target-ci", type=float, default=2.0)
+    memory = sub.add_parser("memory", help="bytes per key of a candidate vs Redis 8.0")
+    memory.add_argument("--candidate-bin", type=Path, required=True)
+    memory.add_argument("--candidate-args", default="--port {port}")
+    memory.add_argument(
+        "--datasets",
+        default=",".join(TARGET_DATASETS),
+        help=f"comma list of {', '.join(DATASETS)} (default: %(default)s)",
+    )
+    memory.add_argument(
+        "--scale", type=float, default=1.0, help="multiply every dataset's key count (quick runs)"
+    )
+    memory.add_argument("--redis-bin-dir", type=Path, default=None, help="Redis 8 bin dir")
+    memory.add_argument("--json", type=Path, default=None, help="write the full result here")
     return root
+
+
+TARGET_DATASETS = ("strings-64", "hashes-20", "sets-20-int", "suite")
+"""The datasets whose memory the server targets (issue 11)."""
+
+
+def cmd_memory(args: argparse.Namespace, console: Console) -> int:
+    bin_dir = _bin_dir(args)
+    if not args.candidate_bin.exists():
+        raise BenchmarkError(f"--candidate-bin {args.candidate_bin} does not exist")
+    if not args.scale > 0:
+        raise BenchmarkError(f"--scale must be > 0, got {args.scale}")
+    specs = []
+    for name in _csv_list(args.datasets):
+        if name not in DATASETS:
+            raise BenchmarkError(f"--datasets: unknown {name!r} (known: {', '.join(DATASETS)})")
+        spec = DATASETS[name]
+        specs.append(dataclasses.replace(spec, keys=max(1, round(spec.keys * args.scale))))
+    argv = [str(args.candidate_bin), *shlex.split(args.candidate_args)]
+    comparison = compare_memory(
+        argv,
+        redis_server_argv(bin_dir),
+        specs,
+        redis_benchmark=bin_dir / "redis-benchmark",
+        on_row=lambda r: print(
+            f"{r.spec.name}: used_memory {r.used_memory_ratio:.2f}x, RSS {r.rss_ratio:.2f}x",
+            file=sys.stderr,
+            flush=True,
+        ),
+    )
+    console.print(comparison.table())
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(comparison.to_json())
+        console.print(f"wrote {args.json}")
+    return 0
 
 
 def _workload(args: argparse.Namespace, min_reps: int, max_reps: int) -> Workload:
@@ -236,8 +289,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "aa":
             return cmd_aa(args, console)
+        if args.command == "memory":
+            return cmd_memory(args, console)
         return cmd_suite(args, console)
-    except (BenchmarkError, WorkloadError) as exc:
+    except (BenchmarkError, WorkloadError, DatasetError) as exc:
         console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
         return 2
 
