@@ -26,7 +26,7 @@ from optuna.trial import FrozenTrial, TrialState
 from tuner.export import config_header, write_config
 from tuner.runners.base import Candidate, Runner, TrialFailure
 from tuner.spec import StudySpec
-from tuner.study import ProgressSink, study_dir
+from tuner.study import ProgressSink, measurement_fields, study_dir
 
 #: Finalists are measured in interleaved rounds until each has ``finalist_repetitions``
 #: paired repetitions (a round can stop early at the workload's CI target), at most this
@@ -129,20 +129,7 @@ def finalize_study(
                 )
                 sink.message(f"finalist {label}: FAILED {failure.reason}")
                 continue
-            entry["rounds"].append(
-                {
-                    "fitness": m.fitness,
-                    "ci_low": m.ci_low,
-                    "ci_high": m.ci_high,
-                    "p99_ratio": m.p99_ratio,
-                    "per_test": dict(m.per_test),
-                    "per_test_ci": {t: list(ci) for t, ci in m.per_test_ci.items()},
-                    "repetitions": m.repetitions,
-                    "stop_reason": m.stop_reason,
-                    "build_tag": m.build_tag,
-                    "seconds": time.monotonic() - started,
-                }
-            )
+            entry["rounds"].append({**measurement_fields(m), "seconds": time.monotonic() - started})
             entry.update(pool_rounds(entry["rounds"], confidence))
             entry["seconds"] = sum(r["seconds"] for r in entry["rounds"])
             entry["feasible"] = all(c.satisfied(entry) for c in spec.outcome_constraints)

@@ -1,9 +1,6 @@
 """The study loop: ask the sampler, measure with the runner, tell the storage.
 
-Budget: ``trials`` counts COMPLETE and PRUNED trials plus FAIL trials whose runner
-failed (a build error or crash cost real time), summed over every run and worker of the
-study. Constraint rejections and interrupted or stale trials do not count: they never
-produced a measurement. The count is checked before each trial, and again after
+The budget (see tuner.study._budget) is checked before each trial, and again after
 ``ask()`` (including other workers' RUNNING trials with a lower number), so concurrent
 workers never overshoot; at worst a race leaves the study a trial short, which the next
 ``tuner study run`` fills in.
@@ -17,110 +14,44 @@ trials, so they resample from the same distribution). Constraints on measured va
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import socket
-import threading
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.distributions import BaseDistribution
-from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, Trial, TrialState
 
-from tuner.runners.base import Candidate, Measurement, Progress, Runner, TrialFailure
-from tuner.samplers import make_pruner, make_sampler, resolve_name
-from tuner.signals import Interrupted, InterruptGuard, kill_descendants, process_start_time
+from tuner.runners.base import Candidate, Progress, Runner, TrialFailure
+from tuner.signals import Interrupted, InterruptGuard, kill_descendants
 from tuner.spec import ParamSpec, StudySpec
+from tuner.study._attrs import (
+    FAILURE_BUDGET,
+    FAILURE_CONSTRAINT,
+    FAILURE_ERROR,
+    FAILURE_INTERRUPTED,
+    FAILURE_RUNNER,
+    measured_values,
+    record_measurement,
+    record_progress,
+)
+from tuner.study._budget import budget_used, counts_toward_budget
+from tuner.study._heartbeat import Heartbeat, heartbeat_interval
+from tuner.study._open import StudyError, enqueue_defaults_once
+from tuner.study._recovery import fail_dead_workers, requeue
+from tuner.study._sink import ProgressSink
+from tuner.study._workers import worker_id
 
-STUDIES_DIR_ENV = "TUNER_STUDIES_DIR"
 #: Give up when this many candidates in a row violate the param constraints.
 MAX_CONSECUTIVE_REJECTIONS = 500
 #: Abort when the runner raises something other than TrialFailure this often in a row
 #: (a bug, not a bad candidate: it would otherwise burn the whole budget).
 MAX_CONSECUTIVE_ERRORS = 3
-#: A candidate interrupted or orphaned this many times is not re-queued again.
-MAX_RETRIES = 3
-
-FAILURE_RUNNER = "runner"
-FAILURE_CONSTRAINT = "constraint"
-FAILURE_INTERRUPTED = "interrupted"
-FAILURE_ERROR = "error"
-FAILURE_BUDGET = "budget"
-
-#: User attrs every measured trial carries (what the dashboard's tables show).
-MEASURED_TRIAL_ATTRS = frozenset(
-    {
-        "fitness",
-        "fitness_ci_low",
-        "fitness_ci_high",
-        "p99_ratio",
-        "per_test",
-        "per_test_ci",
-        "repetitions",
-        "stop_reason",
-        "build_tag",
-        "timings",
-        "config",
-        "runner",
-    }
-)
-#: System attr holding a trial's full benchmark result (every raw run).
-DETAIL_ATTR = "measurement_detail"
-
-
-class StudyError(RuntimeError):
-    """The study cannot run as asked (wrong spec for an existing study, ...)."""
 
 
 class ConstraintRejected(Exception):
     """A candidate that violates the spec's param constraints; never measured."""
-
-
-# ---------------------------------------------------------------------------- places
-
-
-def studies_dir() -> Path:
-    """Where per-study files go: ``$TUNER_STUDIES_DIR`` or ``./studies``."""
-    return Path(os.environ.get(STUDIES_DIR_ENV) or "studies")
-
-
-def study_dir(name: str) -> Path:
-    """``studies/NAME/``: best_config.toml, the runner pidfile, build logs."""
-    return studies_dir() / name
-
-
-def pidfile_path(name: str) -> Path:
-    """The pidfile runners record started servers in (see tuner.signals.PidFile)."""
-    return study_dir(name) / "children.pids"
-
-
-def worker_id() -> str:
-    """``host:pid:start_time`` of this process; lets a later run spot a dead worker."""
-    pid = os.getpid()
-    return f"{socket.gethostname()}:{pid}:{process_start_time(pid)}"
-
-
-# ---------------------------------------------------------------------------- trials
-
-
-def counts_toward_budget(trial: FrozenTrial) -> bool:
-    """Whether a finished trial used up one unit of the trial budget."""
-    if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
-        return True
-    return trial.state == TrialState.FAIL and trial.user_attrs.get("failure_kind") == FAILURE_RUNNER
-
-
-def budget_used(study: optuna.Study) -> int:
-    """Trials so far that count toward the budget (all runs, all workers)."""
-    return sum(counts_toward_budget(t) for t in study.get_trials(deepcopy=False))
 
 
 def suggest(trial: Trial, param: ParamSpec) -> Any:
@@ -136,160 +67,6 @@ def suggest(trial: Trial, param: ParamSpec) -> Any:
     return trial.suggest_float(
         param.name, float(param.low), float(param.high), step=step, log=param.log
     )
-
-
-def requeue(study: optuna.Study, trial: FrozenTrial, reason: str = "") -> None:
-    """Queue ``trial``'s params again (it was interrupted or its worker died)."""
-    if not trial.params:
-        return
-    history = [*trial.system_attrs.get("retry_history", []), trial.number]
-    if len(history) > MAX_RETRIES:
-        return
-    distributions: dict[str, BaseDistribution] = dict(trial.distributions)
-    user_attrs: dict[str, Any] = {"retry_of": trial.number}
-    if reason:
-        user_attrs["retry_reason"] = reason
-    study.add_trial(
-        optuna.trial.create_trial(
-            state=TrialState.WAITING,
-            params=trial.params,
-            distributions=distributions,
-            user_attrs=user_attrs,
-            system_attrs={"failed_trial": history[0], "retry_history": history},
-        )
-    )
-
-
-def on_stale_trial(study: optuna.Study, trial: FrozenTrial) -> None:
-    """Heartbeat callback: a trial whose worker went silent was failed; retry it.
-
-    Optuna has already finished the trial, so its own attrs cannot change any more; the
-    reason goes on the retry (``retry_reason``).
-    """
-    requeue(study, trial, "worker stopped sending heartbeats")
-
-
-def fail_dead_workers(study: optuna.Study) -> list[int]:
-    """Fail RUNNING trials whose worker on this host is gone, and re-queue them.
-
-    Heartbeats catch this too, but only after the grace period; a pid check on the same
-    host is immediate, so a run restarted right after a SIGKILL resumes cleanly.
-    """
-    host = socket.gethostname()
-    failed = []
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        worker = str(trial.user_attrs.get("worker", ""))
-        parts = worker.split(":")
-        if len(parts) != 3 or parts[0] != host or not parts[1].isdigit():
-            continue
-        if str(process_start_time(int(parts[1]))) == parts[2]:
-            continue  # Still running (another worker on this machine).
-        storage = study._storage
-        try:
-            storage.set_trial_user_attr(trial._trial_id, "failure_kind", FAILURE_INTERRUPTED)
-            storage.set_trial_user_attr(
-                trial._trial_id, "failure_reason", f"worker {worker} died mid-trial"
-            )
-            if not storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
-                continue
-        except optuna.exceptions.UpdateFinishedTrialError:
-            continue
-        failed.append(trial.number)
-        requeue(study, storage.get_trial(trial._trial_id), f"worker {worker} died mid-trial")
-    return failed
-
-
-def heartbeat_interval(storage: BaseStorage) -> int | None:
-    """The storage's heartbeat interval in seconds, or None when it keeps no heartbeats."""
-    interval: int | None = getattr(storage, "get_heartbeat_interval", lambda: None)()
-    return interval
-
-
-class _Heartbeat:
-    """Records a trial's heartbeat every interval while it runs (ask/tell has none)."""
-
-    def __init__(self, storage: BaseStorage, trial_id: int) -> None:
-        self._storage = storage
-        self._trial_id = trial_id
-        self._stop = threading.Event()
-        interval = heartbeat_interval(storage)
-        self._thread: threading.Thread | None = None
-        if interval:
-            storage.record_heartbeat(trial_id)  # type: ignore[attr-defined]
-            self._thread = threading.Thread(target=self._beat, args=(interval,), daemon=True)
-            self._thread.start()
-
-    def _beat(self, interval: float) -> None:
-        while not self._stop.wait(interval):
-            # A missed beat only risks a later retry of this trial.
-            with contextlib.suppress(Exception):
-                self._storage.record_heartbeat(self._trial_id)  # type: ignore[attr-defined]
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-
-# ---------------------------------------------------------------------------- study
-
-
-def open_study(
-    spec: StudySpec,
-    storage: BaseStorage,
-    *,
-    study_name: str | None = None,
-    sampler: str = "auto",
-    seed: int | None = None,
-) -> optuna.Study:
-    """Create the study, or load it to resume; refuse a changed search space."""
-    name = study_name or spec.name
-    sampler_name = resolve_name(sampler, spec)
-    chosen = make_sampler(sampler_name, spec, seed)
-    try:
-        study = optuna.create_study(
-            study_name=name,
-            storage=storage,
-            sampler=chosen,
-            pruner=make_pruner(spec),
-            directions=spec.objective.directions,
-            load_if_exists=True,
-        )
-    except ValueError as exc:
-        raise StudyError(
-            f"study {name!r} exists with other objectives ({exc}); use another --study name"
-        ) from None
-    key = json.loads(json.dumps(spec.search_space_key()))
-    stored = study.user_attrs.get("search_space")
-    if stored is None:
-        study.set_user_attr("search_space", key)
-        study.set_user_attr("spec", spec.to_dict())
-        study.set_metric_names(spec.objective.metric_names)
-    elif _space_shape(stored) != _space_shape(key):
-        raise StudyError(
-            f"study {name!r} was created with a different search space (params, constraints "
-            "or objective differ from this spec); resume it with its original spec or pick "
-            "a new --study name"
-        )
-    study.set_user_attr("sampler", sampler_name)
-    return study
-
-
-def _space_shape(key: Mapping[str, Any]) -> dict[str, Any]:
-    """The comparable part of a stored search_space (older studies stored more fields)."""
-    shape = ("name", "kind", "low", "high", "step", "log", "choices", "stage")
-    params = [{k: p[k] for k in shape if k in p} for p in key.get("param", [])]
-    return {**key, "param": params}
-
-
-def enqueue_defaults_once(study: optuna.Study, spec: StudySpec) -> bool:
-    """Queue the spec's default config as the first trial, once per study."""
-    if study.user_attrs.get("default_enqueued"):
-        return False
-    # skip_if_exists narrows the race of two workers starting at once to one query apart.
-    study.enqueue_trial(spec.defaults(), user_attrs={"source": "default"}, skip_if_exists=True)
-    study.set_user_attr("default_enqueued", True)
-    return True
 
 
 @dataclass
@@ -310,20 +87,6 @@ class RunSummary:
     budget_used: int
     budget: int
     trials_run: int
-
-
-class ProgressSink:
-    """What the loop tells the user; tuner.progress implements it with rich."""
-
-    def study_started(self, study: optuna.Study, used: int, total: int) -> None: ...
-
-    def trial_started(self, number: int, config: Mapping[str, Any]) -> None: ...
-
-    def repetition(self, number: int, progress: Progress) -> None: ...
-
-    def trial_finished(self, study: optuna.Study, trial: FrozenTrial, used: int) -> None: ...
-
-    def message(self, text: str) -> None: ...
 
 
 class StudyLoop:
@@ -453,7 +216,7 @@ class StudyLoop:
         return trial
 
     def _run_trial(self, trial: Trial, options: RunOptions) -> FrozenTrial:
-        heartbeat = _Heartbeat(self.study._storage, trial._trial_id)
+        heartbeat = Heartbeat(self.study._storage, trial._trial_id)
         state = TrialState.FAIL
         values: list[float] | None = None
         try:
@@ -523,7 +286,7 @@ class StudyLoop:
         except optuna.TrialPruned:
             if last:
                 with self.guard.deferred():
-                    _record_progress(trial, last[-1])
+                    record_progress(trial, last[-1])
             raise
         except TrialFailure as failure:
             with self.guard.deferred():
@@ -532,7 +295,7 @@ class StudyLoop:
                 trial.set_user_attr("log_tail", failure.log_tail[-4000:])
             raise
         with self.guard.deferred():
-            _record_measurement(trial, measurement)
+            record_measurement(trial, measurement)
             outcome = measured_values(measurement)
             constraint_values = {c.name: c.violation(outcome) for c in spec.outcome_constraints}
             for name, value in constraint_values.items():
@@ -559,52 +322,3 @@ class StudyLoop:
             )
         except Exception as exc:
             self.progress.message(f"could not record the interrupted trial: {exc}")
-
-
-def measured_values(m: Measurement) -> dict[str, float]:
-    """The names outcome constraints may use."""
-    return {
-        "fitness": m.fitness,
-        "p99_ratio": m.p99_ratio,
-        "ci_low": m.ci_low,
-        "ci_high": m.ci_high,
-    }
-
-
-def _record_measurement(trial: Trial, m: Measurement) -> None:
-    attrs: dict[str, Any] = {
-        "fitness": m.fitness,
-        "fitness_ci_low": m.ci_low,
-        "fitness_ci_high": m.ci_high,
-        "p99_ratio": m.p99_ratio,
-        "per_test": dict(m.per_test),
-        "per_test_ci": {t: list(ci) for t, ci in m.per_test_ci.items()},
-        "repetitions": m.repetitions,
-        "stop_reason": m.stop_reason,
-        "build_tag": m.build_tag,
-        "timings": dict(m.timings),
-    }
-    for key, value in attrs.items():
-        trial.set_user_attr(key, value)
-    if m.detail:
-        # Every raw run: too big for the dashboard's user-attr table, so a system attr.
-        trial.storage.set_trial_system_attr(
-            trial._trial_id, DETAIL_ATTR, json.loads(json.dumps(m.detail, default=str))
-        )
-
-
-def measurement_detail(trial: FrozenTrial) -> dict[str, Any]:
-    """The full benchmark result of a finished trial (every raw run), or {}."""
-    detail = trial.system_attrs.get(DETAIL_ATTR)
-    return dict(detail) if isinstance(detail, dict) else {}
-
-
-def _record_progress(trial: Trial, p: Progress) -> None:
-    trial.set_user_attr("fitness", p.fitness)
-    trial.set_user_attr("fitness_ci_low", p.ci_low)
-    trial.set_user_attr("fitness_ci_high", p.ci_high)
-    trial.set_user_attr("repetitions", p.repetition)
-    trial.set_user_attr("stop_reason", "pruned")
-
-
-ProgressFactory = Callable[[], ProgressSink]

@@ -1,0 +1,73 @@
+"""One study's life: open it, run the trial loop, account the budget, recover dead workers.
+
+Each job has its own private module, as in Optuna's ``optuna.study``: ``_optimize`` (the
+loop), ``_budget``, ``_recovery``, ``_heartbeat``, ``_attrs`` (the trial-attribute codec
+shared with finalize), ``_paths``, ``_workers`` (worker ids) and ``_open``. Import from
+``tuner.study``; the private modules may move.
+"""
+
+from tuner.study._attrs import (
+    DETAIL_ATTR,
+    FAILURE_BUDGET,
+    FAILURE_CONSTRAINT,
+    FAILURE_ERROR,
+    FAILURE_INTERRUPTED,
+    FAILURE_RUNNER,
+    MEASURED_TRIAL_ATTRS,
+    measured_values,
+    measurement_attrs,
+    measurement_detail,
+    measurement_fields,
+)
+from tuner.study._budget import budget_used, counts_toward_budget
+from tuner.study._heartbeat import heartbeat_interval
+from tuner.study._open import StudyError, enqueue_defaults_once, open_study
+from tuner.study._optimize import (
+    MAX_CONSECUTIVE_ERRORS,
+    MAX_CONSECUTIVE_REJECTIONS,
+    RunOptions,
+    RunSummary,
+    StudyLoop,
+    suggest,
+)
+from tuner.study._paths import STUDIES_DIR_ENV, pidfile_path, studies_dir, study_dir
+from tuner.study._recovery import MAX_RETRIES, fail_dead_workers, on_stale_trial, requeue
+from tuner.study._sink import ProgressFactory, ProgressSink
+from tuner.study._workers import worker_id
+
+__all__ = [
+    "DETAIL_ATTR",
+    "FAILURE_BUDGET",
+    "FAILURE_CONSTRAINT",
+    "FAILURE_ERROR",
+    "FAILURE_INTERRUPTED",
+    "FAILURE_RUNNER",
+    "MAX_CONSECUTIVE_ERRORS",
+    "MAX_CONSECUTIVE_REJECTIONS",
+    "MAX_RETRIES",
+    "MEASURED_TRIAL_ATTRS",
+    "STUDIES_DIR_ENV",
+    "ProgressFactory",
+    "ProgressSink",
+    "RunOptions",
+    "RunSummary",
+    "StudyError",
+    "StudyLoop",
+    "budget_used",
+    "counts_toward_budget",
+    "enqueue_defaults_once",
+    "fail_dead_workers",
+    "heartbeat_interval",
+    "measured_values",
+    "measurement_attrs",
+    "measurement_detail",
+    "measurement_fields",
+    "on_stale_trial",
+    "open_study",
+    "pidfile_path",
+    "requeue",
+    "studies_dir",
+    "study_dir",
+    "suggest",
+    "worker_id",
+]

@@ -1,0 +1,99 @@
+"""The trial-attribute codec: the names and shapes of what a trial records.
+
+The loop writes these attrs and finalize, the reports and the dashboard read them, so
+both sides use this one module for names and for the measurement's fields.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from optuna.trial import FrozenTrial, Trial
+
+from tuner.runners.base import Measurement, Progress
+
+FAILURE_RUNNER = "runner"
+FAILURE_CONSTRAINT = "constraint"
+FAILURE_INTERRUPTED = "interrupted"
+FAILURE_ERROR = "error"
+FAILURE_BUDGET = "budget"
+
+#: User attrs every measured trial carries (what the dashboard's tables show).
+MEASURED_TRIAL_ATTRS = frozenset(
+    {
+        "fitness",
+        "fitness_ci_low",
+        "fitness_ci_high",
+        "p99_ratio",
+        "per_test",
+        "per_test_ci",
+        "repetitions",
+        "stop_reason",
+        "build_tag",
+        "timings",
+        "config",
+        "runner",
+    }
+)
+#: System attr holding a trial's full benchmark result (every raw run).
+DETAIL_ATTR = "measurement_detail"
+
+
+def measured_values(m: Measurement) -> dict[str, float]:
+    """The names outcome constraints may use."""
+    return {
+        "fitness": m.fitness,
+        "p99_ratio": m.p99_ratio,
+        "ci_low": m.ci_low,
+        "ci_high": m.ci_high,
+    }
+
+
+def measurement_fields(m: Measurement) -> dict[str, Any]:
+    """A measurement as JSON-able fields (finalize's rounds keep exactly these)."""
+    return {
+        "fitness": m.fitness,
+        "ci_low": m.ci_low,
+        "ci_high": m.ci_high,
+        "p99_ratio": m.p99_ratio,
+        "per_test": dict(m.per_test),
+        "per_test_ci": {t: list(ci) for t, ci in m.per_test_ci.items()},
+        "repetitions": m.repetitions,
+        "stop_reason": m.stop_reason,
+        "build_tag": m.build_tag,
+    }
+
+
+def measurement_attrs(m: Measurement) -> dict[str, Any]:
+    """The user attrs a measured trial carries (``fitness_ci_*`` names, plus timings)."""
+    fields = measurement_fields(m)
+    fields["fitness_ci_low"] = fields.pop("ci_low")
+    fields["fitness_ci_high"] = fields.pop("ci_high")
+    return {**fields, "timings": dict(m.timings)}
+
+
+def record_measurement(trial: Trial, m: Measurement) -> None:
+    """Write a measurement's attrs to a running trial; raw runs go to a system attr."""
+    for key, value in measurement_attrs(m).items():
+        trial.set_user_attr(key, value)
+    if m.detail:
+        # Every raw run: too big for the dashboard's user-attr table, so a system attr.
+        trial.storage.set_trial_system_attr(
+            trial._trial_id, DETAIL_ATTR, json.loads(json.dumps(m.detail, default=str))
+        )
+
+
+def measurement_detail(trial: FrozenTrial) -> dict[str, Any]:
+    """The full benchmark result of a finished trial (every raw run), or {}."""
+    detail = trial.system_attrs.get(DETAIL_ATTR)
+    return dict(detail) if isinstance(detail, dict) else {}
+
+
+def record_progress(trial: Trial, p: Progress) -> None:
+    """Write the running figures of a pruned trial."""
+    trial.set_user_attr("fitness", p.fitness)
+    trial.set_user_attr("fitness_ci_low", p.ci_low)
+    trial.set_user_attr("fitness_ci_high", p.ci_high)
+    trial.set_user_attr("repetitions", p.repetition)
+    trial.set_user_attr("stop_reason", "pruned")
