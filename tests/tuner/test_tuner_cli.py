@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from tuner.cli import app, flatten
+from tuner.cli import app
+from tuner.cli.bench import flatten
 from tuner.export import render_config
 from tuner.spec import load_spec
 
@@ -214,7 +215,7 @@ def test_check_config_rejects_an_out_of_range_value(tmp_path: Path) -> None:
 
 def test_bench_rebuilds_the_benchmark_result_from_the_runner_detail() -> None:
     from benchmark.result import PairedResult, RawRun, TestStats
-    from tuner.cli import _paired_result
+    from tuner.cli.bench import _paired_result
 
     run = RawRun(
         "candidate", "x", "set", 1, "SET@P1", 1, "measure", 1000, 1e5,

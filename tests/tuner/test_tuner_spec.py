@@ -236,7 +236,7 @@ def test_defaults_and_split() -> None:
 
 def test_spec_defaults_are_the_servers_shipped_defaults() -> None:
     # The "default" finalist must be the server as shipped: server/perf_config.toml.
-    from tuner.cli import flatten
+    from tuner.cli.bench import flatten
 
     shipped = flatten(tomllib.loads((REPO / "server" / "perf_config.toml").read_text()))
     for path in (THROUGHPUT, PARETO):

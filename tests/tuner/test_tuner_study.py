@@ -13,7 +13,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from tuner.cli import flatten
+from tuner.cli.bench import flatten
 from tuner.finalize import MAX_ROUNDS, finalize_study, pool_rounds, select_finalists
 from tuner.runners import make_runner
 from tuner.runners.base import Candidate, Measurement, ProgressCallback

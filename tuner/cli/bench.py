@@ -1,0 +1,132 @@
+"""``tuner bench``: one paired measurement of a config against the baseline, no study."""
+
+from __future__ import annotations
+
+import json
+import sys
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from tuner.cli._apps import app
+from tuner.cli._common import (
+    RunnerOption,
+    SpecOption,
+    console,
+    err,
+    fail,
+    load_spec,
+    make_runner,
+    runner_session,
+)
+from tuner.runners.base import Candidate, TrialFailure
+
+__all__ = ["bench_command", "flatten"]
+
+
+def flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}`` (the inverse of the config file's nesting)."""
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, dotted + "."))
+        else:
+            flat[dotted] = value
+    return flat
+
+
+@app.command("bench")
+def bench_command(
+    config: Annotated[Path, typer.Option("--config", help="Server config TOML to measure.")],
+    spec_path: SpecOption = None,
+    runner_name: RunnerOption = "local",
+    repetitions: Annotated[int | None, typer.Option("--repetitions", min=1)] = None,
+    build: Annotated[
+        list[str] | None,
+        typer.Option("--build", help="Build param, e.g. build.allocator=jemalloc."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Measure one config against the baseline (no study) and print the benchmark table."""
+    spec = load_spec(spec_path)
+    try:
+        runtime = flatten(tomllib.loads(config.read_text()))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise fail(f"--config {config}: {exc}") from None
+    build_values = {p.name: p.default for p in spec.build_params}
+    for item in build or []:
+        key, sep, value = item.partition("=")
+        if not sep or key not in build_values:
+            known = ", ".join(build_values) or "none"
+            raise fail(f"--build {item!r}: expected NAME=VALUE with NAME one of: {known}")
+        choices = {str(c): c for c in spec.param(key).choices}
+        if choices and value not in choices:
+            raise fail(f"--build {item!r}: {value!r} is not one of {list(choices)}")
+        build_values[key] = choices.get(value, value)
+    unknown = sorted(set(runtime) - {p.name for p in spec.runtime_params})
+    if unknown:
+        err.print(f"note: keys not tuned by the spec are passed through: {', '.join(unknown)}")
+    runner = make_runner(runner_name, spec, f"bench-{spec.name}", None, None)
+    with runner_session(runner):
+        try:
+            m = runner.evaluate(Candidate(runtime, build_values), repetitions=repetitions)
+        except TrialFailure as failure:
+            err.print(failure.log_tail)
+            raise fail(f"measurement failed: {failure.reason}", 1) from None
+    if as_json:
+        sys.stdout.write(
+            json.dumps(
+                {
+                    "fitness": m.fitness,
+                    "ci_low": m.ci_low,
+                    "ci_high": m.ci_high,
+                    "p99_ratio": m.p99_ratio,
+                    "per_test": m.per_test,
+                    "repetitions": m.repetitions,
+                    "stop_reason": m.stop_reason,
+                    "timings": m.timings,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
+        return
+    console.print(_measurement_table(m, m.detail))
+
+
+def _measurement_table(m: Any, detail: Mapping[str, Any]) -> Any:
+    """The benchmark's own table when the runner kept the PairedResult, else a summary."""
+    try:
+        return _paired_result(detail).table()
+    except (ImportError, KeyError, TypeError, ValueError):
+        pass
+    table = Table(
+        title=f"fitness {m.fitness:.1f}% of baseline [{m.ci_low:.1f}, {m.ci_high:.1f}], "
+        f"p99x {m.p99_ratio:.2f}, {m.repetitions} reps ({m.stop_reason})"
+    )
+    table.add_column("test")
+    table.add_column("median rps ratio")
+    for test, ratio in m.per_test.items():
+        table.add_row(test, f"{ratio:.3f}")
+    return table
+
+
+def _paired_result(detail: Mapping[str, Any]) -> Any:
+    """Rebuild benchmark.result.PairedResult from its to_dict() form."""
+    import dataclasses
+
+    from benchmark.result import PairedResult, RawRun, TestStats
+
+    names = {f.name for f in dataclasses.fields(PairedResult)}
+    data = {k: v for k, v in detail.items() if k in names}
+    data["per_test"] = {
+        name: TestStats(**{**stats, "ratios": tuple(stats["ratios"])})
+        for name, stats in data["per_test"].items()
+    }
+    data["runs"] = [RawRun(**run) for run in data["runs"]]
+    return PairedResult(**data)

@@ -1,0 +1,163 @@
+"""``tuner study run`` and ``tuner study finalize``: the commands that measure a study."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from tuner.cli._apps import study_app
+from tuner.cli._common import (
+    RunnerOption,
+    SpecOption,
+    StorageOption,
+    fail,
+    load_spec,
+    load_study,
+    make_runner,
+    open_storage,
+    quiet_optuna,
+    runner_session,
+    spec_of_study,
+)
+from tuner.signals import Interrupted, PidFile
+from tuner.spec import SpecError, parse_duration
+
+__all__ = ["finalize_command", "run_command"]
+
+
+@study_app.command("run")
+def run_command(
+    spec_path: SpecOption = None,
+    study_name: Annotated[
+        str | None, typer.Option("--study", help="Study name (default: the spec's study.name).")
+    ] = None,
+    runner_name: RunnerOption = "local",
+    trials: Annotated[
+        int | None,
+        typer.Option("--trials", min=1, help="Trial budget across all runs (default: spec)."),
+    ] = None,
+    timeout: Annotated[
+        str | None, typer.Option("--timeout", help="Stop this run after e.g. 10h, 90m, 3600.")
+    ] = None,
+    sampler: Annotated[
+        str | None, typer.Option("--sampler", help="auto, cmaes, nsga2, tpe, gp or random.")
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Sampler (and mock) seed.")] = None,
+    storage_url: StorageOption = None,
+    finalize: Annotated[
+        bool, typer.Option("--finalize/--no-finalize", help="Re-measure finalists at the end.")
+    ] = True,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No per-trial lines.")] = False,
+    mock_delay: Annotated[
+        float | None,
+        typer.Option(
+            "--mock-delay", help="Mock runner: seconds per repetition (demos, kill tests)."
+        ),
+    ] = None,
+    heartbeat: Annotated[
+        int, typer.Option("--heartbeat", min=1, help="Heartbeat interval in seconds.", hidden=True)
+    ] = 30,
+) -> None:
+    """Run a study, or resume it: the same command continues where it stopped."""
+    from tuner.finalize import finalize_study
+    from tuner.progress import StudyProgress
+    from tuner.samplers import SamplerError
+    from tuner.study import (
+        RunOptions,
+        StudyError,
+        StudyLoop,
+        budget_used,
+        on_stale_trial,
+        open_study,
+        pidfile_path,
+    )
+
+    quiet_optuna()
+    spec = load_spec(spec_path)
+    name = study_name or spec.name
+    try:
+        timeout_s = parse_duration(timeout, "--timeout") if timeout else spec.budget.timeout_s
+    except SpecError as exc:
+        raise fail(str(exc)) from None
+    storage = open_storage(
+        storage_url,
+        heartbeat_interval=heartbeat,
+        grace_period=max(4 * heartbeat, 10),
+        on_stale_trial=on_stale_trial,
+    )
+    seed = seed if seed is not None else spec.sampler.seed
+    try:
+        study = open_study(
+            spec, storage, study_name=name, sampler=sampler or spec.sampler.name, seed=seed
+        )
+    except (SamplerError, StudyError) as exc:
+        raise fail(str(exc)) from None
+    budget = trials or spec.budget.trials
+
+    leftovers = PidFile(pidfile_path(name)).kill_leftovers()
+    runner = make_runner(runner_name, spec, name, seed, mock_delay)
+
+    def interrupted(stop: Interrupted) -> None:
+        progress.message(
+            f"interrupted by {stop.args[0]}: servers stopped, a running trial is FAIL and "
+            "re-queued; run the same command again to resume"
+        )
+
+    with StudyProgress(quiet=quiet) as progress, runner_session(runner, interrupted) as guard:
+        if leftovers:
+            progress.message(
+                f"killed {len(leftovers)} server(s) left by an earlier run: {leftovers}"
+            )
+        try:
+            summary = StudyLoop(study, spec, runner, guard, progress).run(
+                RunOptions(trials=budget, timeout_s=timeout_s)
+            )
+            progress.message(
+                f"study {name}: {summary.budget_used}/{budget} trials "
+                f"({summary.trials_run} this run), stopped by {summary.stop_reason}"
+            )
+            used = budget_used(study)
+            if (
+                finalize
+                and spec.budget.finalists > 0
+                and summary.stop_reason in ("budget", "timeout")
+                and study.user_attrs.get("finalized_at") != used
+            ):
+                winner = finalize_study(study, spec, runner, progress=progress)
+                study.set_user_attr("finalized_at", used)
+                if winner is not None:
+                    progress.message(f"best config: {winner.get('path')}")
+        except StudyError as exc:
+            raise fail(str(exc)) from None
+
+
+@study_app.command("finalize")
+def finalize_command(
+    name: Annotated[str, typer.Argument(help="Study name.")],
+    spec_path: SpecOption = None,
+    runner_name: RunnerOption = "local",
+    finalists: Annotated[
+        int | None, typer.Option("--finalists", min=1, help="Top-k to re-measure.")
+    ] = None,
+    repetitions: Annotated[
+        int | None, typer.Option("--repetitions", min=1, help="Repetitions per finalist.")
+    ] = None,
+    storage_url: StorageOption = None,
+    seed: Annotated[int | None, typer.Option("--seed")] = None,
+) -> None:
+    """Re-measure the top-k configs and the default; store the winner, write best_config.toml."""
+    from tuner.finalize import finalize_study
+    from tuner.progress import StudyProgress
+    from tuner.study import budget_used
+
+    study = load_study(name, storage_url)
+    spec = spec_of_study(study, spec_path)
+    runner = make_runner(runner_name, spec, name, seed, None)
+    with StudyProgress() as progress, runner_session(runner):
+        winner = finalize_study(
+            study, spec, runner, k=finalists, repetitions=repetitions, progress=progress
+        )
+        study.set_user_attr("finalized_at", budget_used(study))
+    if winner is None:
+        raise fail("no finalist could be measured", 1)

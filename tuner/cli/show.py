@@ -1,0 +1,169 @@
+"""``tuner study list`` and ``tuner study show``: what a storage and a study hold."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+import optuna
+import typer
+from rich.table import Table
+
+from tuner.cli._apps import study_app
+from tuner.cli._common import StorageOption, console, load_study, open_storage, quiet_optuna
+from tuner.storage import default_storage_url
+
+__all__ = ["list_command", "show_command", "study_summary"]
+
+
+@study_app.command("list")
+def list_command(storage_url: StorageOption = None) -> None:
+    """Studies in the storage, with trial counts and best fitness."""
+    quiet_optuna()
+    storage = open_storage(storage_url, heartbeat_interval=None)
+    table = Table(title=f"studies in {storage_url or default_storage_url()}")
+    table.add_column("study", no_wrap=True)
+    table.add_column("objective", no_wrap=True)
+    for column in ("complete", "pruned", "fail", "running", "best", "winner"):
+        table.add_column(column, justify="right")
+    for summary in optuna.get_all_study_summaries(storage, include_best_trial=False):
+        study = optuna.load_study(study_name=summary.study_name, storage=storage)
+        states = [t.state for t in study.get_trials(deepcopy=False)]
+        complete = [
+            t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        ]
+        best = f"{max(t.values[0] for t in complete):.1f}" if complete else "-"
+        winner = study.user_attrs.get("winner") or {}
+        table.add_row(
+            summary.study_name,
+            "pareto" if len(study.directions) > 1 else "throughput",
+            str(states.count(optuna.trial.TrialState.COMPLETE)),
+            str(states.count(optuna.trial.TrialState.PRUNED)),
+            str(states.count(optuna.trial.TrialState.FAIL)),
+            str(states.count(optuna.trial.TrialState.RUNNING)),
+            best,
+            f"{winner['fitness']:.1f}" if winner.get("fitness") else "-",
+        )
+    console.print(table)
+
+
+def study_summary(study: optuna.Study, top: int) -> dict[str, Any]:
+    """JSON-able summary: counts, best, top-N, Pareto front, finalists, winner."""
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    multi = len(study.directions) > 1
+
+    def row(t: optuna.trial.FrozenTrial) -> dict[str, Any]:
+        a = t.user_attrs
+        return {
+            "number": t.number,
+            "fitness": a.get("fitness", t.values[0] if t.values else None),
+            "ci_low": a.get("fitness_ci_low"),
+            "ci_high": a.get("fitness_ci_high"),
+            "p99_ratio": a.get("p99_ratio"),
+            "repetitions": a.get("repetitions"),
+            "params": t.params,
+        }
+
+    ranked = sorted(complete, key=lambda t: t.values[0], reverse=True)
+    summary: dict[str, Any] = {
+        "study": study.study_name,
+        "objective": "pareto" if multi else "throughput",
+        "metric_names": study.metric_names,
+        "sampler": study.user_attrs.get("sampler"),
+        "counts": {s.name: sum(t.state == s for t in trials) for s in TrialState},
+        "top": [row(t) for t in ranked[:top]],
+        "finalists": study.user_attrs.get("finalists", []),
+        "winner": study.user_attrs.get("winner"),
+    }
+    if multi:
+        summary["pareto_front"] = [
+            row(t) for t in sorted(study.best_trials, key=lambda t: -t.values[0])
+        ]
+    elif ranked:
+        summary["best"] = row(ranked[0])
+    return summary
+
+
+def _fmt(value: Any, spec: str = ".1f") -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return format(value, spec) if isinstance(value, int | float) else str(value)
+
+
+def _ci(row: Mapping[str, Any]) -> str:
+    return f"[{_fmt(row.get('ci_low'))}, {_fmt(row.get('ci_high'))}]"
+
+
+@study_app.command("show")
+def show_command(
+    name: Annotated[str, typer.Argument(help="Study name.")],
+    storage_url: StorageOption = None,
+    top: Annotated[int, typer.Option("--top", min=1, help="Rows in the top table.")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+) -> None:
+    """Best config, finalists with CIs, top-N trials and (Pareto) the front."""
+    study = load_study(name, storage_url)
+    summary = study_summary(study, top)
+    if as_json:
+        sys.stdout.write(json.dumps(summary, indent=2, default=str) + "\n")
+        return
+    counts = ", ".join(f"{k.lower()} {v}" for k, v in summary["counts"].items() if v)
+    console.print(
+        f"[bold]{name}[/bold] ({summary['objective']}, sampler {summary['sampler']}): {counts}"
+    )
+    winner = summary["winner"]
+    if winner:
+        clear = winner.get("beats_default_clearly")
+        verdict = (
+            ""
+            if clear is None
+            else (
+                " - clearly beats the default"
+                if clear
+                else " - not clearly better than the default"
+            )
+        )
+        console.print(
+            f"winner: {winner['label']} fitness {_fmt(winner['fitness'])} {_ci(winner)} "
+            f"p99x {_fmt(winner.get('p99_ratio'), '.2f')}{verdict}"
+        )
+    if summary["finalists"]:
+        table = Table(title="finalists (re-measured)")
+        for column in ("finalist", "search fitness", "fitness", "CI", "p99x", "reps", "status"):
+            table.add_column(column)
+        for f in summary["finalists"]:
+            table.add_row(
+                f["label"],
+                _fmt(f.get("search_fitness")),
+                _fmt(f.get("fitness")),
+                _ci(f),
+                _fmt(f.get("p99_ratio"), ".2f"),
+                str(f.get("repetitions", "-")),
+                f.get("status", "")
+                + (f": {f['failure_reason']}" if f.get("failure_reason") else ""),
+            )
+        console.print(table)
+    for title, key in (("Pareto front", "pareto_front"), (f"top {top} trials", "top")):
+        rows = summary.get(key)
+        if not rows:
+            continue
+        table = Table(title=title)
+        for column in ("trial", "fitness", "CI", "p99x", "reps", "params"):
+            table.add_column(column)
+        for r in rows:
+            params = ", ".join(f"{k}={v}" for k, v in r["params"].items())
+            table.add_row(
+                str(r["number"]),
+                _fmt(r["fitness"]),
+                _ci(r),
+                _fmt(r["p99_ratio"], ".2f"),
+                str(r["repetitions"] or "-"),
+                params,
+            )
+        console.print(table)

@@ -1,0 +1,60 @@
+"""``tuner study report`` and ``tuner dashboard``: what a study looks like."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tuner.cli._apps import app, study_app
+from tuner.cli._common import StorageOption, console, fail, load_study, quiet_optuna
+
+__all__ = ["dashboard_command", "report_command"]
+
+
+@study_app.command("report")
+def report_command(
+    name: Annotated[str, typer.Argument(help="Study name.")],
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="Directory to write (default studies/NAME/report)."),
+    ] = None,
+    storage_url: StorageOption = None,
+    png: Annotated[
+        bool, typer.Option("--png/--no-png", help="Also export each figure as PNG.")
+    ] = True,
+) -> None:
+    """Write a self-contained HTML report (plotly inlined) and a PNG per figure."""
+    from tuner.report import PngExportError, ReportError, write_report
+    from tuner.study import study_dir
+
+    study = load_study(name, storage_url)
+    out_dir = output or study_dir(name) / "report"
+    try:
+        with console.status(f"writing the report of {name} to {out_dir}"):
+            report = write_report(study, out_dir, png=png)
+    except (ReportError, PngExportError) as exc:
+        raise fail(str(exc)) from None
+    console.print(f"wrote {report.html}")
+    for path in report.pngs:
+        console.print(f"wrote {path}")
+    for note in report.notes:
+        console.print(f"note: {note}")
+
+
+@app.command("dashboard")
+def dashboard_command(
+    storage_url: StorageOption = None,
+    host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8080,
+) -> None:
+    """Serve optuna-dashboard on the study storage (safe while a study is running)."""
+    from tuner.dashboard import DashboardError, serve
+    from tuner.storage import StorageError
+
+    quiet_optuna()
+    try:
+        serve(storage_url, host, port)
+    except (DashboardError, StorageError) as exc:
+        raise fail(str(exc)) from None
