@@ -92,3 +92,17 @@ int rso_range_item(const char *s, size_t slen, double *dp, int *exclusive) {
     if (eptr[0] != '\0' || isnan(*dp)) return 0;
     return 1;
 }
+
+/* Score text of a skiplist-encoded zset in ZSCAN, like Redis's ld2string(LD_STR_AUTO). */
+long rso_ld2string_auto(double value, char *out, size_t outlen) {
+    if (isinf(value)) {
+        const char *s = value > 0 ? "inf" : "-inf";
+        size_t l = strlen(s);
+        if (outlen < l + 1) return -1;
+        memcpy(out, s, l + 1);
+        return (long)l;
+    }
+    int l = snprintf(out, outlen, "%.17Lg", (long double)value);
+    if (l < 0 || (size_t)l + 1 > outlen) return -1;
+    return l;
+}

@@ -15,6 +15,7 @@ extern "C" {
         out: *mut c_char,
         outlen: usize,
     ) -> c_long;
+    fn rso_ld2string_auto(value: f64, out: *mut c_char, outlen: usize) -> c_long;
 }
 
 /// Why an addition failed.
@@ -71,6 +72,15 @@ pub fn add(cur: Option<&[u8]>, incr: &[u8]) -> Result<String, AddError> {
     }
 }
 
+/// A score as ZSCAN prints it for a skiplist-encoded zset (Redis's `ld2string`, LD_STR_AUTO:
+/// "%.17Lg", so 0.1 reads 0.10000000000000001).
+pub fn format_auto(value: f64) -> String {
+    let mut out = [0u8; 64];
+    // SAFETY: `out` is a writable buffer of the given length; the C side NUL-terminates within it.
+    let n = unsafe { rso_ld2string_auto(value, out.as_mut_ptr().cast(), out.len()) };
+    String::from_utf8_lossy(&out[..n.max(0) as usize]).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,6 +102,16 @@ mod tests {
         assert_eq!(validate(b"1.5"), Some(true));
         assert_eq!(add(Some(b"1\0"), b"1"), Err(AddError::CurrentNotFloat));
         assert_eq!(add(None, b"1\x002"), Err(AddError::IncrementNotFloat));
+    }
+
+    #[test]
+    fn zscan_score_text() {
+        assert_eq!(format_auto(0.1), "0.10000000000000001");
+        assert_eq!(format_auto(3.0), "3");
+        assert_eq!(format_auto(1e20), "1e+20");
+        assert_eq!(format_auto(1.5e-7), "1.4999999999999999e-07");
+        assert_eq!(format_auto(f64::INFINITY), "inf");
+        assert_eq!(format_auto(f64::NEG_INFINITY), "-inf");
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! DEL UNLINK EXISTS TYPE EXPIRE* TTL PTTL PERSIST KEYS SCAN RENAME RANDOMKEY.
+//! DEL UNLINK EXISTS TYPE EXPIRE* TTL PTTL PERSIST KEYS RENAME RANDOMKEY (SCAN: scan.rs).
 
-use crate::commands::table::{eq_ic, glob_match, int_arg, Args, Ctx, NOT_INTEGER, NO_SUCH_KEY, SYNTAX};
+use crate::commands::table::{eq_ic, glob_match, int_arg, Args, Ctx, NOT_INTEGER, NO_SUCH_KEY};
 use crate::protocol::reply::Reply;
 use crate::store::db::now_ms;
 
@@ -159,73 +159,6 @@ pub fn keys(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
             }
         }
     }
-    ctx.out.array(found.len());
-    for k in found {
-        ctx.out.bulk(&k);
-    }
-}
-
-pub fn scan(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
-    let cursor = match std::str::from_utf8(args.get(1)).ok().and_then(|s| s.parse::<u64>().ok()) {
-        Some(c) => c,
-        None => return ctx.err("ERR invalid cursor"),
-    };
-    let mut pattern: Option<&[u8]> = None;
-    let mut count: i64 = 10;
-    let mut type_filter: Option<Vec<u8>> = None;
-    let mut i = 2;
-    while i < args.len() {
-        let more = args.len() - i - 1;
-        if eq_ic(args.get(i), "MATCH") && more >= 1 {
-            pattern = Some(args.get(i + 1));
-        } else if eq_ic(args.get(i), "COUNT") && more >= 1 {
-            match int_arg(args.get(i + 1)) {
-                None => return ctx.err(NOT_INTEGER),
-                Some(c) if c < 1 => return ctx.err(SYNTAX),
-                Some(c) => count = c,
-            }
-        } else if eq_ic(args.get(i), "TYPE") && more >= 1 {
-            type_filter = Some(args.get(i + 1).to_ascii_lowercase());
-        } else {
-            return ctx.err(SYNTAX);
-        }
-        i += 2;
-    }
-    // Cursor = position * num_shards + partition: walks partition by partition in table order.
-    let n = ctx.db.num_shards() as u64;
-    let mut shard_idx = (cursor % n) as usize;
-    let mut pos = (cursor / n) as usize;
-    let mut found: Vec<Vec<u8>> = Vec::new();
-    let mut visited = 0i64;
-    let now = now_ms();
-    let mut shards: Vec<_> = ctx.locked.shards().collect();
-    let mut next = 0u64;
-    while shard_idx < shards.len() {
-        let s = &mut shards[shard_idx];
-        match s.key_at(pos) {
-            Some((k, e)) => {
-                let live = e.expire_at == 0 || e.expire_at > now;
-                let type_ok = type_filter.as_deref().is_none_or(|t| t == e.value.type_name().as_bytes());
-                if live && type_ok && pattern.is_none_or(|p| glob_match(p, k, false)) {
-                    found.push(k.to_vec());
-                }
-                pos += 1;
-                visited += 1;
-            }
-            None => {
-                shard_idx += 1;
-                pos = 0;
-            }
-        }
-        if visited >= count {
-            if shard_idx < shards.len() {
-                next = pos as u64 * n + shard_idx as u64;
-            }
-            break;
-        }
-    }
-    ctx.out.array(2);
-    ctx.out.bulk(next.to_string().as_bytes());
     ctx.out.array(found.len());
     for k in found {
         ctx.out.bulk(&k);

@@ -7,6 +7,7 @@ pub mod connection;
 pub mod hashes;
 pub mod keys;
 pub mod lists;
+pub mod scan;
 pub mod server;
 pub mod sets;
 pub mod streams;

@@ -173,7 +173,7 @@ macro_rules! cmd {
     };
 }
 
-use super::{connection as c, hashes as h, keys as k, lists as l, server as s, sets as st};
+use super::{connection as c, hashes as h, keys as k, lists as l, scan as sc, server as s, sets as st};
 use super::{streams as x, strings as sg, transactions as t, zsets as z};
 
 const W: u32 = F_WRITE;
@@ -219,7 +219,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("pexpiretime", 2, K1, RF, k::pexpiretime),
     cmd!("persist", 2, K1, WF, k::persist),
     cmd!("keys", 2, ALL, R, k::keys),
-    cmd!("scan", -2, ALL, R, k::scan),
+    cmd!("scan", -2, ALL, R, sc::scan),
     cmd!("rename", 3, keys(1, 2, 1), W, k::rename),
     cmd!("renamenx", 3, keys(1, 2, 1), WF, k::renamenx),
     cmd!("randomkey", 1, ALL, R, k::randomkey),
@@ -273,6 +273,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("sinterstore", -3, KN, W, st::sinterstore),
     cmd!("sunionstore", -3, KN, W, st::sunionstore),
     cmd!("sdiffstore", -3, KN, W, st::sdiffstore),
+    cmd!("sscan", -3, K1, R, sc::sscan),
     // hashes
     cmd!("hset", -4, K1, WF, h::hset),
     cmd!("hmset", -4, K1, WF, h::hmset),
@@ -288,6 +289,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("hkeys", 2, K1, R, h::hkeys),
     cmd!("hvals", 2, K1, R, h::hvals),
     cmd!("hstrlen", 3, K1, RF, h::hstrlen),
+    cmd!("hscan", -3, K1, R, sc::hscan),
     // sorted sets
     cmd!("zadd", -4, K1, WF, z::zadd),
     cmd!("zrem", -3, K1, WF, z::zrem),
@@ -304,6 +306,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("zrevrangebyscore", -4, K1, R, z::zrevrangebyscore),
     cmd!("zpopmin", -2, K1, WF, z::zpopmin),
     cmd!("zpopmax", -2, K1, WF, z::zpopmax),
+    cmd!("zscan", -3, K1, R, sc::zscan),
     // streams
     cmd!("xadd", -5, K1, WF, x::xadd),
     cmd!("xlen", 2, K1, RF, x::xlen),
@@ -375,11 +378,16 @@ pub fn wrongtype(out: &mut Vec<u8>) {
 }
 
 /// Glob-style matching like Redis's `stringmatchlen` (*, ?, [..], \\ escapes).
+///
+/// Polynomial like Redis's (`skipLongerMatches`): once the pattern after a `*` has failed against
+/// every suffix of the string, no earlier `*` can make it match by giving it a shorter suffix, so
+/// the whole match fails at once instead of backtracking through every split (`*a*a*a*...b`).
 pub fn glob_match(pat: &[u8], s: &[u8], nocase: bool) -> bool {
-    glob_rec(pat, s, nocase, 0)
+    let mut give_up = false;
+    glob_rec(pat, s, nocase, 0, &mut give_up)
 }
 
-fn glob_rec(mut p: &[u8], mut s: &[u8], nocase: bool, depth: usize) -> bool {
+fn glob_rec(mut p: &[u8], mut s: &[u8], nocase: bool, depth: usize, give_up: &mut bool) -> bool {
     if depth > 1000 {
         return false;
     }
@@ -394,10 +402,14 @@ fn glob_rec(mut p: &[u8], mut s: &[u8], nocase: bool, depth: usize) -> bool {
                     return true;
                 }
                 for i in 0..=s.len() {
-                    if glob_rec(&p[1..], &s[i..], nocase, depth + 1) {
+                    if glob_rec(&p[1..], &s[i..], nocase, depth + 1, give_up) {
                         return true;
                     }
+                    if *give_up {
+                        return false;
+                    }
                 }
+                *give_up = true;
                 return false;
             }
             b'?' => {
@@ -507,6 +519,25 @@ mod tests {
         assert!(!glob_match(b"key:*:x", b"key:12:y", false));
         assert!(glob_match(b"a\\*b", b"a*b", false));
         assert!(glob_match(b"MAX*", b"maxmemory", true));
+        assert!(glob_match(b"*a*b*c", b"xxaxxbxxc", false));
+        assert!(!glob_match(b"*a*b*c", b"xxaxxcxxb", false));
+        assert!(glob_match(b"*a?*b", b"aab", false));
+        assert!(glob_match(b"a*b*", b"ab", false));
+        assert!(!glob_match(b"*x*y", b"yx", false));
+    }
+
+    /// `*a*a*...*b` against a run of `a`s tries every split without `skipLongerMatches`:
+    /// C(100, 30) steps here, which would not finish. With it the call is polynomial.
+    #[test]
+    fn glob_pathological_pattern_is_bounded() {
+        let pat = format!("{}b", "*a".repeat(30));
+        let subject = vec![b'a'; 100];
+        let t = std::time::Instant::now();
+        assert!(!glob_match(pat.as_bytes(), &subject, false));
+        let mut with_b = subject.clone();
+        with_b.push(b'b');
+        assert!(glob_match(pat.as_bytes(), &with_b, false));
+        assert!(t.elapsed() < std::time::Duration::from_secs(5), "took {:?}", t.elapsed());
     }
 
     #[test]

@@ -10,8 +10,10 @@ use crate::store::types::{Stream, ZSet};
 pub type Hasher = foldhash::fast::RandomState;
 /// Owned binary-safe byte string (keys, members, fields).
 pub type Bytes = Box<[u8]>;
-pub type Map<K, V> = indexmap::IndexMap<K, V, Hasher>;
-pub type Set<K> = indexmap::IndexSet<K, Hasher>;
+/// Hash map of the keyspace and of hashes/zsets: dense entries, SCAN-stable cursor.
+pub type Map<K, V> = crate::store::scan_map::ScanMap<K, V>;
+/// Hash set of set values and of the volatile keys, with the same SCAN guarantee.
+pub type Set<K> = crate::store::scan_map::ScanSet<K>;
 
 /// A value of one of the Redis data types.
 #[derive(Debug, Clone)]
@@ -203,6 +205,12 @@ impl Shard {
     /// Key at position `idx` in table order (SCAN cursor, RANDOMKEY).
     pub fn key_at(&self, idx: usize) -> Option<(&[u8], &Entry)> {
         self.map.get_index(idx).map(|(k, e)| (&**k, e))
+    }
+
+    /// One SCAN step over this partition: visits one bucket's keys (expired ones included; the
+    /// caller filters) and returns the next cursor, 0 when the partition is done.
+    pub fn scan<'a>(&'a self, cursor: u64, mut visit: impl FnMut(&'a [u8], &'a Entry)) -> u64 {
+        self.map.scan(cursor, |k, e| visit(k, e))
     }
 
     /// All live keys.

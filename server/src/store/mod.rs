@@ -1,4 +1,5 @@
 //! Store layer: values, containers and the partitioned keyspace with lazy and active expiry.
 
 pub mod db;
+pub mod scan_map;
 pub mod types;

@@ -28,7 +28,14 @@ impl Ord for Score {
 pub struct ZSet {
     scores: Map<Bytes, f64>,
     order: BTreeSet<(Score, Bytes)>,
+    /// Redis would hold this zset as a skiplist: it once had more than 128 members or a member
+    /// over 64 bytes (Redis never converts back). ZSCAN's form depends on it.
+    outgrew_listpack: bool,
 }
+
+/// Redis's default `zset-max-listpack-entries` / `-value` (also the hash and set limits).
+pub const LISTPACK_MAX_ENTRIES: usize = 128;
+pub const LISTPACK_MAX_VALUE: usize = 64;
 
 impl ZSet {
     pub fn len(&self) -> usize {
@@ -60,6 +67,9 @@ impl ZSet {
             None => {
                 let key: Bytes = member.into();
                 self.scores.insert(key.clone(), score);
+                if self.scores.len() > LISTPACK_MAX_ENTRIES || member.len() > LISTPACK_MAX_VALUE {
+                    self.outgrew_listpack = true;
+                }
                 self.order.insert((Score(score), key));
                 None
             }
@@ -85,6 +95,16 @@ impl ZSet {
     /// Ascending iterator over (member, score).
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&[u8], f64)> {
         self.order.iter().map(|(s, m)| (&**m, s.0))
+    }
+
+    /// Whether Redis would scan this zset as a skiplist (paged, "%.17g" scores).
+    pub fn outgrew_listpack(&self) -> bool {
+        self.outgrew_listpack
+    }
+
+    /// One ZSCAN step over the member table (see `ScanMap::scan`).
+    pub fn scan<'a>(&'a self, cursor: u64, mut visit: impl FnMut(&'a [u8], f64)) -> u64 {
+        self.scores.scan(cursor, |m, s| visit(m, *s))
     }
 
     pub fn pop_min(&mut self) -> Option<(Bytes, f64)> {
