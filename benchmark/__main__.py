@@ -1,10 +1,11 @@
-"""Committed benchmark commands: ``python -m benchmark aa|suite|memory``.
+"""Committed benchmark commands: ``python -m benchmark aa|suite|memory|big-request``.
 
 ``aa`` measures Redis 8.0 against an identical Redis 8.0 with the real protocol and prints
 the A/A figures (fitness median, CI, repetitions used, seconds, and when the CI first got
 within ±5% and ±2%). ``suite`` measures a candidate binary against Redis 8.0 on
 redis-benchmark's default suite at each pipeline. ``memory`` loads the same datasets into
-a candidate and Redis 8.0 and prints bytes per key on both and the ratios.
+a candidate and Redis 8.0 and prints bytes per key on both and the ratios. ``big-request``
+times one huge RPUSH of many small elements on a candidate and on Redis 8.0 (parse cost).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmark import stats
+from benchmark.big_request import compare_big_request
 from benchmark.client import LocalClient
 from benchmark.dataset import DATASETS, DatasetError
 from benchmark.errors import BenchmarkError
@@ -93,7 +95,36 @@ def parser() -> argparse.ArgumentParser:
     )
     memory.add_argument("--redis-bin-dir", type=Path, default=None, help="Redis 8 bin dir")
     memory.add_argument("--json", type=Path, default=None, help="write the full result here")
+    big = sub.add_parser("big-request", help="one huge RPUSH on a candidate vs Redis 8.0")
+    big.add_argument("--candidate-bin", type=Path, required=True)
+    big.add_argument("--candidate-args", default="--port {port}")
+    big.add_argument("--elements", type=int, default=1_000_000)
+    big.add_argument("--element-size", type=int, default=8, help="bytes per element")
+    big.add_argument("--reps", type=int, default=5)
+    big.add_argument("--server-cpus", default=default_cpu_sets()[0], help="taskset list")
+    big.add_argument("--redis-bin-dir", type=Path, default=None, help="Redis 8 bin dir")
+    big.add_argument("--seed", type=int, default=None)
     return root
+
+
+def cmd_big_request(args: argparse.Namespace, console: Console) -> int:
+    bin_dir = _bin_dir(args)
+    if not args.candidate_bin.exists():
+        raise BenchmarkError(f"--candidate-bin {args.candidate_bin} does not exist")
+    result = compare_big_request(
+        [str(args.candidate_bin), *shlex.split(args.candidate_args)],
+        redis_server_argv(bin_dir),
+        elements=args.elements,
+        size=args.element_size,
+        repetitions=args.reps,
+        cpus=args.server_cpus,
+        seed=args.seed,
+        on_repetition=lambda rep, c, b: print(
+            f"rep {rep}: candidate {c:.3f}s, Redis 8.0 {b:.3f}s", file=sys.stderr, flush=True
+        ),
+    )
+    console.print(result.table())
+    return 0
 
 
 TARGET_DATASETS = ("strings-64", "hashes-20", "sets-20-int", "suite")
@@ -291,6 +322,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_aa(args, console)
         if args.command == "memory":
             return cmd_memory(args, console)
+        if args.command == "big-request":
+            return cmd_big_request(args, console)
         return cmd_suite(args, console)
     except (BenchmarkError, WorkloadError, DatasetError) as exc:
         console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)

@@ -10,7 +10,9 @@ use crate::commands::dispatch::execute;
 use crate::commands::table::Args;
 use crate::config::Config;
 use crate::net::pool::ResponsePool;
-use crate::protocol::frame::{parse_command, ArgSource, Parsed, MAX_BULK_LEN, TOO_BIG_QUERY};
+use crate::protocol::frame::{
+    parse_command_resume, ArgSource, ParseState, Parsed, MAX_BULK_LEN, TOO_BIG_QUERY,
+};
 use crate::protocol::reply::Reply;
 use crate::session::{ClientState, Shared};
 use crate::store::db::{Locked, Rng};
@@ -42,6 +44,8 @@ pub struct Conn {
     out: Vec<u8>,
     wpos: usize,
     args: Vec<(usize, usize)>,
+    /// Where parsing of a request that arrived in part resumes (offsets from `rstart`).
+    parse: ParseState,
     scratch: Vec<u8>,
     parts: Vec<usize>,
     pub state: ClientState,
@@ -61,6 +65,7 @@ impl Conn {
             out: Vec::new(),
             wpos: 0,
             args: Vec::with_capacity(8),
+            parse: ParseState::default(),
             scratch: Vec::new(),
             parts: Vec::with_capacity(4),
             state: ClientState::new(id, addr, laddr),
@@ -210,7 +215,8 @@ impl Conn {
         if self.out.capacity() == 0 {
             self.out = pool.take();
         }
-        let Conn { stream, rbuf, rstart, rend, need, out, wpos, args, scratch, parts, state, .. } = self;
+        let Conn { stream, rbuf, rstart, rend, need, out, wpos, args, parse, scratch, parts, state, .. } =
+            self;
         let mut locked = Locked::None;
         let mut in_batch = 0usize;
         let mut executed = 0u64;
@@ -225,7 +231,7 @@ impl Conn {
                 break;
             }
             let input = &rbuf[*rstart..*rend];
-            match parse_command(input, args, scratch, max_bulk) {
+            match parse_command_resume(input, args, scratch, max_bulk, parse) {
                 Parsed::Command { consumed, source } => {
                     let base: &[u8] = match source {
                         ArgSource::Buffer => input,
