@@ -6,7 +6,7 @@
 use crate::commands::table::{self, Args, Ctx, F_TX_CONTROL};
 use crate::protocol::reply::Reply;
 use crate::session::{ClientState, Shared};
-use crate::store::db::{Locked, Rng};
+use crate::store::db::{CommandClock, Locked, Rng};
 
 /// Looks up, checks, queues (MULTI) or runs one command, locking only the partitions it needs.
 ///
@@ -69,6 +69,8 @@ pub fn execute<'a>(
         *locked = Locked::acquire(db, parts);
     }
     crate::protocol::reply::set_resp3(state.resp == 3);
+    // One `now` for the whole command (EXEC included): no key expires halfway through it.
+    let _clock = CommandClock::start();
     let mark = out.len();
     let mut ctx = Ctx { out, locked, db, client: state, shared, rng };
     // A bug in one handler must not take the whole server down: answer an error instead.

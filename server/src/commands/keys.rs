@@ -176,7 +176,8 @@ fn generic_rename(ctx: &mut Ctx<'_, '_>, args: &Args<'_>, nx: bool) {
     if nx && ctx.shard(dst).contains(dst) {
         return ctx.out.int(0);
     }
-    let entry = ctx.shard(src).remove(src).expect("checked above");
+    // Live when checked above (the command's clock is frozen); no panic if that ever changes.
+    let Some(entry) = ctx.shard(src).remove(src) else { return ctx.err(NO_SUCH_KEY) };
     let d = ctx.shard(dst);
     d.set_with_expire(dst, entry.value, entry.expire_at);
     if nx {

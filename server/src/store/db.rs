@@ -1,5 +1,6 @@
 //! The keyspace: `num_shards` partitions, each its own lock and hash table; lazy + active expiry.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -70,10 +71,60 @@ pub struct Entry {
     pub expire_at: u64,
 }
 
-/// Current Unix time in milliseconds.
+thread_local! {
+    /// The time of the command running on this thread (0: none runs).
+    static COMMAND_NOW: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Current Unix time in milliseconds: the running command's snapshot (see `CommandClock`), else
+/// the system clock.
 #[inline]
 pub fn now_ms() -> u64 {
+    match COMMAND_NOW.with(Cell::get) {
+        0 => system_now_ms(),
+        frozen => frozen,
+    }
+}
+
+/// The system clock in Unix milliseconds.
+pub fn system_now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// One clock reading for a whole top-level command (and a whole EXEC), like Redis's
+/// `commandTimeSnapshot`: while the guard lives, `now_ms()` on this thread returns that reading,
+/// so a key that is live when a command checks it is still live when the command uses it.
+/// Nested guards (a command run inside EXEC) keep the outer reading.
+pub struct CommandClock {
+    outer: bool,
+}
+
+impl CommandClock {
+    /// Freezes the clock at the system time, unless a command already froze it.
+    pub fn start() -> CommandClock {
+        CommandClock::start_at(system_now_ms())
+    }
+
+    /// Freezes the clock at `now` (Unix ms, > 0), unless a command already froze it.
+    pub fn start_at(now: u64) -> CommandClock {
+        let outer = COMMAND_NOW.with(|c| {
+            if c.get() == 0 {
+                c.set(now.max(1));
+                true
+            } else {
+                false
+            }
+        });
+        CommandClock { outer }
+    }
+}
+
+impl Drop for CommandClock {
+    fn drop(&mut self) {
+        if self.outer {
+            COMMAND_NOW.with(|c| c.set(0));
+        }
+    }
 }
 
 /// One keyspace partition.
