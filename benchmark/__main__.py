@@ -184,7 +184,7 @@ def _bin_dir(args: argparse.Namespace) -> Path:
     if found is None:
         raise BenchmarkError(
             "Redis 8 not found: pass --redis-bin-dir, set REDIS8_BIN_DIR or run "
-            "`bash /work/shared/ci/provision redis8`"
+            "`bash .ci/install redis8`"
         )
     return Path(found)
 

@@ -87,8 +87,7 @@ class LocalClient:
         directory = Path(bin_dir) if bin_dir is not None else find_redis8_bin_dir()
         if directory is None:
             raise BenchmarkError(
-                "redis-benchmark 8 not found: set REDIS8_BIN_DIR or run "
-                "`bash /work/shared/ci/provision redis8`"
+                "redis-benchmark 8 not found: set REDIS8_BIN_DIR or run `bash .ci/install redis8`"
             )
         self.redis_benchmark = directory / "redis-benchmark"
         self.redis_cli = directory / "redis-cli"

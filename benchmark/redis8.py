@@ -6,8 +6,10 @@ import os
 import shutil
 from pathlib import Path
 
-CACHE_BIN_DIR = Path("/var/cache/redisevolve-ci/redis-8.0.2/bin")
-"""Where `bash /work/shared/ci/provision redis8` (and CI) put the Redis 8.0.2 build."""
+CACHE_BIN_DIR = (
+    Path(os.environ.get("REDISEVOLVE_CACHE") or "/var/cache/redisevolve-ci") / "redis-8.0.2" / "bin"
+)
+"""Where `bash .ci/install redis8` (and CI) put the Redis 8.0.2 build ($REDISEVOLVE_CACHE)."""
 
 REQUIRED = ("redis-server", "redis-benchmark", "redis-cli")
 

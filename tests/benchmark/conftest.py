@@ -33,7 +33,7 @@ def redis8_bin_dir() -> Path:
     if found is None:
         require_or_skip(
             "Redis 8 not found (REDIS8_BIN_DIR, /var/cache/redisevolve-ci/redis-8.0.2/bin, PATH); "
-            "run `bash /work/shared/ci/provision redis8`"
+            "run `bash .ci/install redis8`"
         )
     assert found is not None
     return found

@@ -1,7 +1,7 @@
 """Fixtures for compose-runner tests: a reachable Docker engine with the local images.
 
 No engine, no compose plugin or a missing base image skips, unless REQUIRE_DOCKER=1 (CI),
-where it fails. The images come from `bash ../shared/ci/provision images`.
+where it fails. The images come from `bash .ci/install images` (pulled, or offline stand-ins).
 """
 
 from __future__ import annotations
@@ -18,7 +18,14 @@ import pytest
 import tomli_w
 
 REPO = Path(__file__).resolve().parents[2]
-BASE_IMAGES = ("redis:8.0", "rust:1-slim-bookworm", "debian:bookworm-slim")
+#: What docker-compose.yml and server/Dockerfile build FROM or run (`.ci/install images`).
+BASE_IMAGES = (
+    "redis:8.0",
+    "rust:1-slim-bookworm",
+    "debian:bookworm-slim",
+    "python:3.11-slim-bookworm",
+    "postgres:15",
+)
 
 #: A workload that measures for a few seconds per trial: tests are about plumbing.
 TINY_WORKLOAD: dict[str, Any] = {
@@ -43,7 +50,7 @@ def require_or_skip(reason: str) -> None:
 def docker_problem() -> str | None:
     """Why Docker cannot be used here, or None."""
     if shutil.which("docker") is None:
-        return "the docker CLI is not installed (bash ../shared/ci/provision docker)"
+        return "the docker CLI is not installed (bash .ci/install docker)"
     try:
         import docker
 
@@ -53,7 +60,7 @@ def docker_problem() -> str | None:
         return f"the Docker engine is not reachable: {exc}"
     compose = subprocess.run(["docker", "compose", "version"], capture_output=True, timeout=30)
     if compose.returncode != 0:
-        return "the docker compose plugin is missing (bash ../shared/ci/provision docker)"
+        return "the docker compose plugin is missing (bash .ci/install docker)"
     missing = []
     for image in BASE_IMAGES:
         try:
@@ -61,7 +68,7 @@ def docker_problem() -> str | None:
         except Exception:  # docker.errors.ImageNotFound
             missing.append(image)
     if missing:
-        return f"local images {missing} are missing (bash ../shared/ci/provision images)"
+        return f"images {missing} are missing (bash .ci/install images)"
     return None
 
 

@@ -20,10 +20,11 @@ from pathlib import Path
 
 import pytest
 
+from benchmark.redis8 import CACHE_BIN_DIR
 from tests.server.resp import RespClient, Simple
 
 REPO = Path(__file__).resolve().parents[2]
-REDIS8_CACHE = Path("/var/cache/redisevolve-ci/redis-8.0.2/bin")
+REDIS8_CACHE = CACHE_BIN_DIR  # `.ci/install redis8`, under $REDISEVOLVE_CACHE
 SERVER_BIN = REPO / "server" / "target" / "release" / "redis-server-optimized"
 ARTIFACTS = REPO / "artifacts"
 
@@ -36,7 +37,7 @@ def require_or_skip(reason: str) -> None:
 
 
 def redis8_tool(name: str) -> Path | None:
-    """Locate a Redis 8 binary: $REDIS8_BIN_DIR, then the provision cache, then PATH."""
+    """Locate a Redis 8 binary: $REDIS8_BIN_DIR, then the `.ci/install redis8` cache, then PATH."""
     candidates = []
     if os.environ.get("REDIS8_BIN_DIR"):
         candidates.append(Path(os.environ["REDIS8_BIN_DIR"]) / name)
@@ -65,7 +66,7 @@ def require_redis8_tool(name: str) -> Path:
     if path is None:
         require_or_skip(
             f"Redis 8 {name} not found (REDIS8_BIN_DIR, {REDIS8_CACHE}, PATH); "
-            "run `bash ../shared/ci/provision redis8`"
+            "run `bash .ci/install redis8`"
         )
         raise AssertionError("unreachable")
     return path

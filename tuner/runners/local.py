@@ -248,8 +248,7 @@ def resolve_redis_binary(name: str, base_dir: Path | None = None) -> Path:
     found = shutil.which(name)
     if found is None:
         raise TrialFailure(
-            f"{name}: no Redis 8 found (set REDIS8_BIN_DIR or run "
-            "`bash /work/shared/ci/provision redis8`)"
+            f"{name}: no Redis 8 found (set REDIS8_BIN_DIR or run `bash .ci/install redis8`)"
         )
     return Path(found)
 
