@@ -25,6 +25,7 @@ from benchmark import stats
 from benchmark.big_request import compare_big_request
 from benchmark.client import LocalClient
 from benchmark.dataset import DATASETS, DatasetError
+from benchmark.display import RepetitionDisplay
 from benchmark.errors import BenchmarkError
 from benchmark.memory import compare_memory
 from benchmark.paired import PairedRun
@@ -226,17 +227,25 @@ def _measure(
     client = LocalClient(bin_dir, cpus=args.client_cpus)
     candidate = ServerProcess(candidate_argv, name="candidate", cpus=args.server_cpus)
     baseline = ServerProcess(redis_server_argv(bin_dir), name="baseline", cpus=args.server_cpus)
+    display = RepetitionDisplay()
+
+    def report(update: RepetitionUpdate) -> None:
+        display(update)
+        if on_repetition is not None:
+            on_repetition(update)
+
     try:
         candidate.start()
         baseline.start()
-        return PairedRun(
-            candidate.endpoint,
-            baseline.endpoint,
-            workload,
-            client,
-            seed=args.seed,
-            on_repetition=on_repetition,
-        ).run()
+        with display:
+            return PairedRun(
+                candidate.endpoint,
+                baseline.endpoint,
+                workload,
+                client,
+                seed=args.seed,
+                on_repetition=report,
+            ).run()
     finally:
         candidate.cleanup()
         baseline.cleanup()
@@ -255,7 +264,6 @@ def cmd_aa(args: argparse.Namespace, console: Console) -> int:
             enough = update.repetition >= workload.min_repetitions
             if enough and m not in crossings and update.half_width_pct <= m:
                 crossings[m] = update
-        _log_repetition(update, console)
 
     result = _measure(args, workload, redis_server_argv(bin_dir), bin_dir, console, on_repetition)
     console.print(result.table())
@@ -282,17 +290,6 @@ def cmd_aa(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def _log_repetition(update: RepetitionUpdate, console: Console) -> None:
-    """One line per repetition on stderr when no progress bar is shown (logs, CI)."""
-    if not console.is_terminal:
-        print(
-            f"rep {update.repetition}: fitness {update.fitness:.1f}% "
-            f"±{update.half_width_pct:.1f}% at {update.seconds:.0f}s",
-            file=sys.stderr,
-            flush=True,
-        )
-
-
 def cmd_suite(args: argparse.Namespace, console: Console) -> int:
     bin_dir = _bin_dir(args)
     if not args.candidate_bin.exists():
@@ -300,7 +297,7 @@ def cmd_suite(args: argparse.Namespace, console: Console) -> int:
     max_reps = args.max_reps if args.max_reps is not None else args.reps
     workload = _workload(args, args.reps, max(max_reps, args.reps))
     argv = [str(args.candidate_bin), *shlex.split(args.candidate_args)]
-    result = _measure(args, workload, argv, bin_dir, console, lambda u: _log_repetition(u, console))
+    result = _measure(args, workload, argv, bin_dir, console)
     console.print(result.table())
     console.print(_pipeline_table(result))
     _write_json(args, result, console)

@@ -13,8 +13,6 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from benchmark import stats
 from benchmark.client import BenchmarkClient
@@ -50,12 +48,15 @@ class PairedRun:
 
     ``max_repetitions`` overrides the workload's maximum (finalists use more).
     ``on_repetition`` receives the running fitness after every repetition and may raise
-    to abort (the tuner raises optuna.TrialPruned); at repetition 1 its CI is NaN.
-    ``progress`` shows a rich bar (default: only when stderr is a terminal).
+    to abort (the tuner raises optuna.TrialPruned); at repetition 1 its CI is NaN. It is
+    also the only progress report: PairedRun draws nothing, so whoever runs it (the
+    tuner's study display, ``python -m benchmark``) shows one display of its own.
     ``nice``: the measuring thread's niceness while it runs (restored after), so tool
     starts do not queue behind other work on a loaded machine.
     ``max_seconds`` bounds the wall clock: no repetition starts after it has passed
-    (stop_reason "time_budget"); the warm-up and the first repetition always run.
+    (stop_reason "time_budget"); the warm-up and the first repetition always run. With
+    ``budget_after_warmup`` the clock starts after the warm-up instead (a probe that wants
+    a number of seconds of measurement, however slow the warm-up on a loaded machine).
     """
 
     def __init__(
@@ -68,9 +69,9 @@ class PairedRun:
         on_repetition: RepetitionCallback | None = None,
         max_repetitions: int | None = None,
         *,
-        progress: bool | None = None,
         resamples: int = stats.DEFAULT_RESAMPLES,
         max_seconds: float | None = None,
+        budget_after_warmup: bool = False,
         nice: int | None = DEFAULT_NICE,
     ) -> None:
         if max_repetitions is not None and max_repetitions < 1:
@@ -84,9 +85,9 @@ class PairedRun:
         self.max_repetitions = max_repetitions or workload.max_repetitions
         self.min_repetitions = min(workload.min_repetitions, self.max_repetitions)
         self._stop_floor = max(self.min_repetitions, stats.min_repetitions_for(workload.confidence))
-        self.progress = progress
         self.resamples = resamples
         self.max_seconds = max_seconds
+        self.budget_after_warmup = budget_after_warmup
         self.nice = nice
         self._rng = np.random.default_rng(seed)
         self._runs: list[RawRun] = []
@@ -187,69 +188,53 @@ class PairedRun:
         rows: list[list[float]] = []
         boot: stats.Bootstrap | None = None
         stop_reason = "max_repetitions"
-        show = self.progress if self.progress is not None else Console(stderr=True).is_terminal
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total} reps"),
-            TimeElapsedColumn(),
-            console=Console(stderr=True),
-            disable=not show,
-            transient=True,
-        ) as bar:
-            task = bar.add_task("warm-up", total=self.max_repetitions)
-            requests = self._calibrate()
-            for rep in range(1, self.max_repetitions + 1):
-                ratios: dict[str, float] = {}
-                for i in self._rng.permutation(len(units)):
-                    test, pipeline = units[i]
-                    name = names[i]
-                    got = {
-                        role: self._run_one(
-                            role, test, pipeline, rep, "measure", requests[name]
-                        ).rps
-                        for role in self._roles()
-                    }
-                    ratios[name] = got[CANDIDATE] / got[BASELINE]
-                rows.append([ratios[n] for n in names])
-                matrix = np.asarray(rows)
-                boot = stats.bootstrap(
-                    matrix,
-                    weights,
-                    confidence=w.confidence,
-                    resamples=self.resamples,
-                    rng=self._rng,
-                )
-                low, high, half = boot.fitness_low, boot.fitness_high, boot.half_width_pct
-                if rep == 1:
-                    low = high = math.nan
-                    half = math.inf
-                bar.update(
-                    task,
-                    completed=rep,
-                    description=f"fitness {boot.fitness:.1f}% ±{half:.1f}%",
-                )
-                if self.on_repetition is not None:
-                    self.on_repetition(
-                        RepetitionUpdate(
-                            repetition=rep,
-                            fitness=boot.fitness,
-                            ci_low=low,
-                            ci_high=high,
-                            half_width_pct=half,
-                            per_test=dict(zip(names, boot.unit_median, strict=True)),
-                            seconds=time.perf_counter() - self._t0,
-                        )
+        requests = self._calibrate()
+        budget_t0 = time.perf_counter() if self.budget_after_warmup else self._t0
+        for rep in range(1, self.max_repetitions + 1):
+            ratios: dict[str, float] = {}
+            for i in self._rng.permutation(len(units)):
+                test, pipeline = units[i]
+                name = names[i]
+                got = {
+                    role: self._run_one(role, test, pipeline, rep, "measure", requests[name]).rps
+                    for role in self._roles()
+                }
+                ratios[name] = got[CANDIDATE] / got[BASELINE]
+            rows.append([ratios[n] for n in names])
+            matrix = np.asarray(rows)
+            boot = stats.bootstrap(
+                matrix,
+                weights,
+                confidence=w.confidence,
+                resamples=self.resamples,
+                rng=self._rng,
+            )
+            low, high, half = boot.fitness_low, boot.fitness_high, boot.half_width_pct
+            if rep == 1:
+                low = high = math.nan
+                half = math.inf
+            if self.on_repetition is not None:
+                self.on_repetition(
+                    RepetitionUpdate(
+                        repetition=rep,
+                        fitness=boot.fitness,
+                        ci_low=low,
+                        ci_high=high,
+                        half_width_pct=half,
+                        per_test=dict(zip(names, boot.unit_median, strict=True)),
+                        seconds=time.perf_counter() - self._t0,
+                        max_repetitions=self.max_repetitions,
                     )
-                # Before stats.min_repetitions_for(confidence) pairs, the bootstrap CI is
-                # narrower than it claims: never stop on it.
-                if rep >= self._stop_floor and half <= w.target_ci_pct:
-                    stop_reason = "ci_target"
-                    break
-                elapsed = time.perf_counter() - self._t0
-                if self.max_seconds is not None and elapsed >= self.max_seconds:
-                    stop_reason = "time_budget"
-                    break
+                )
+            # Before stats.min_repetitions_for(confidence) pairs, the bootstrap CI is
+            # narrower than it claims: never stop on it.
+            if rep >= self._stop_floor and half <= w.target_ci_pct:
+                stop_reason = "ci_target"
+                break
+            elapsed = time.perf_counter() - budget_t0
+            if self.max_seconds is not None and elapsed >= self.max_seconds:
+                stop_reason = "time_budget"
+                break
         assert boot is not None
         return self._result(
             np.asarray(rows), names, weights, boot, stop_reason, baseline_version, candidate_version

@@ -66,6 +66,8 @@ class RepetitionUpdate:
     half_width_pct: float
     per_test: dict[str, float]
     seconds: float
+    #: The most repetitions this run may take (it may stop earlier on the CI target).
+    max_repetitions: int = 0
 
 
 @dataclass

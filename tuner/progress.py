@@ -1,13 +1,19 @@
-"""What a running study shows: a rich progress bar on a terminal, one line per trial.
+"""What a running study shows: one rich display on a terminal, one line per trial.
 
-The bar (trial i/N, elapsed, ETA, best so far with its CI, current repetition) appears
-only when stderr is a terminal; the per-trial lines are printed either way (they are the
-log of an unattended 10-hour run) unless ``quiet``.
+The display has two rows of one ``rich.progress.Progress``: the study (trials done of the
+budget, elapsed, an ETA from the measured trial times, the incumbent with its CI) and the
+current trial (its repetition of the most it may take, and the running estimate with its
+CI). The benchmark draws nothing itself; its per-repetition reports arrive here through
+the runner's ``on_progress``. Per-trial lines (with the same done/elapsed/ETA) are printed
+either way, as the log of an unattended 10-hour run, unless ``quiet``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+import statistics
+import time
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import optuna
@@ -20,11 +26,43 @@ from rich.progress import (
     TaskID,
     TextColumn,
     TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 
 from tuner.runners.base import Progress as RunnerProgress
-from tuner.study import ProgressSink
+from tuner.study import ProgressSink, counts_toward_budget
+
+__all__ = ["StudyProgress", "best_text", "eta_seconds", "format_seconds", "trial_line"]
+
+
+def eta_seconds(durations: Sequence[float], remaining: int) -> float | None:
+    """Seconds left for ``remaining`` trials at the median measured trial time; None before
+    any trial was timed. The median, because one long build must not swing the estimate."""
+    if remaining <= 0:
+        return 0.0
+    if not durations:
+        return None
+    return statistics.median(durations) * remaining
+
+
+def format_seconds(seconds: float | None) -> str:
+    """``1h02m``, ``4m05s``, ``12s``; ``?`` when unknown."""
+    if seconds is None or not math.isfinite(seconds):
+        return "?"
+    s = round(seconds)
+    if s >= 3600:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    if s >= 60:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s}s"
+
+
+def trial_seconds(trials: Sequence[FrozenTrial]) -> list[float]:
+    """Wall-clock seconds of the finished trials that count toward the budget."""
+    return [
+        (t.datetime_complete - t.datetime_start).total_seconds()
+        for t in trials
+        if counts_toward_budget(t) and t.datetime_start and t.datetime_complete
+    ]
 
 
 class StudyProgress(ProgressSink):
@@ -35,9 +73,14 @@ class StudyProgress(ProgressSink):
         self.quiet = quiet
         self.live = self.console.is_terminal and not quiet
         self._bar: Progress | None = None
-        self._task: TaskID | None = None
+        self._study_task: TaskID | None = None
+        self._trial_task: TaskID | None = None
         self._best = "best: -"
-        self._current = ""
+        self._started = time.monotonic()
+        self._trial_started = self._started
+        self._durations: list[float] = []
+        self._used = 0
+        self._total = 0
 
     def __enter__(self) -> StudyProgress:
         if self.live:
@@ -46,9 +89,7 @@ class StudyProgress(ProgressSink):
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
-                TextColumn("ETA"),
-                TimeRemainingColumn(),
-                TextColumn("{task.fields[best]}  {task.fields[current]}"),
+                TextColumn("{task.fields[info]}"),
                 console=self.console,
                 transient=False,
             )
@@ -64,30 +105,51 @@ class StudyProgress(ProgressSink):
 
     def study_started(self, study: optuna.Study, used: int, total: int) -> None:
         self._best = best_text(study)
+        self._started = time.monotonic()
+        self._used, self._total = used, total
+        # Earlier runs' trial times give a resumed study an ETA from its first line.
+        self._durations = trial_seconds(study.get_trials(deepcopy=False))
         resumed = f" (resuming: {used} done)" if used else ""
         self.message(f"study {study.study_name}: {total} trials{resumed}")
         if self._bar is not None:
-            self._task = self._bar.add_task(
-                study.study_name, total=total, completed=used, best=self._best, current=""
+            self._study_task = self._bar.add_task(
+                study.study_name, total=total, completed=used, info=self._study_info()
             )
 
     def trial_started(self, number: int, config: Mapping[str, Any]) -> None:
-        self._current = f"trial {number}: starting"
-        self._refresh()
+        self._trial_started = time.monotonic()
+        if self._bar is None:
+            return
+        if self._trial_task is not None:
+            self._bar.remove_task(self._trial_task)
+        self._trial_task = self._bar.add_task(
+            f"trial {number}", total=None, info="building, starting, warming up"
+        )
 
     def repetition(self, number: int, progress: RunnerProgress) -> None:
-        self._current = (
-            f"trial {number}: rep {progress.repetition} "
-            f"{progress.fitness:.1f} [{progress.ci_low:.1f}, {progress.ci_high:.1f}]"
+        if self._bar is None or self._trial_task is None:
+            return
+        self._bar.update(
+            self._trial_task,
+            completed=progress.repetition,
+            total=progress.max_repetitions or None,
+            info=f"reps  running estimate {estimate_text(progress)}",
         )
-        self._refresh()
+        self._refresh_study()
 
     def trial_finished(self, study: optuna.Study, trial: FrozenTrial, used: int) -> None:
         self._best = best_text(study)
-        self._current = ""
-        if self._bar is not None and self._task is not None:
-            self._bar.update(self._task, completed=used, best=self._best, current="")
-        self.message(trial_line(trial))
+        if counts_toward_budget(trial):
+            self._durations.append(time.monotonic() - self._trial_started)
+        self._used = used
+        if self._bar is not None:
+            if self._trial_task is not None:
+                self._bar.remove_task(self._trial_task)
+                self._trial_task = None
+            if self._study_task is not None:
+                self._bar.update(self._study_task, completed=used)
+            self._refresh_study()
+        self.message(f"{trial_line(trial)}  [{self._where()}]")
 
     def message(self, text: str) -> None:
         if self.quiet:
@@ -97,9 +159,30 @@ class StudyProgress(ProgressSink):
         else:
             self.console.print(text, markup=False, highlight=False, soft_wrap=True)
 
-    def _refresh(self) -> None:
-        if self._bar is not None and self._task is not None:
-            self._bar.update(self._task, best=self._best, current=self._current)
+    # internals ----------------------------------------------------------------------
+
+    def eta(self) -> float | None:
+        """Seconds left for the rest of the budget, from the measured trial times."""
+        return eta_seconds(self._durations, self._total - self._used)
+
+    def _where(self) -> str:
+        elapsed = format_seconds(time.monotonic() - self._started)
+        eta = format_seconds(self.eta())
+        return f"{self._used}/{self._total} trials, {elapsed} elapsed, ETA {eta}"
+
+    def _study_info(self) -> str:
+        return f"trials  ETA {format_seconds(self.eta())}  {self._best}"
+
+    def _refresh_study(self) -> None:
+        if self._bar is not None and self._study_task is not None:
+            self._bar.update(self._study_task, info=self._study_info())
+
+
+def estimate_text(progress: RunnerProgress) -> str:
+    """``101.2 [97.0, 104.1]``; the CI is NaN at the first repetition."""
+    if math.isnan(progress.ci_low):
+        return f"{progress.fitness:.1f} [CI from rep 2]"
+    return f"{progress.fitness:.1f} [{progress.ci_low:.1f}, {progress.ci_high:.1f}]"
 
 
 def trial_line(trial: FrozenTrial) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -11,6 +11,7 @@ from tuner.cli._common import (
     RunnerOption,
     SpecOption,
     StorageOption,
+    console,
     fail,
     load_spec,
     load_study,
@@ -21,9 +22,9 @@ from tuner.cli._common import (
     spec_of_study,
 )
 from tuner.signals import Interrupted, PidFile
-from tuner.spec import SpecError, parse_duration
+from tuner.spec import SpecError, StudySpec, parse_duration
 
-__all__ = ["finalize_command", "run_command"]
+__all__ = ["finalize_command", "print_outcome", "run_command"]
 
 
 @study_app.command("run")
@@ -124,12 +125,11 @@ def run_command(
                 and summary.stop_reason in ("budget", "timeout")
                 and study.user_attrs.get("finalized_at") != used
             ):
-                winner = finalize_study(study, spec, runner, progress=progress)
+                finalize_study(study, spec, runner, progress=progress)
                 study.set_user_attr("finalized_at", used)
-                if winner is not None:
-                    progress.message(f"best config: {winner.get('path')}")
         except StudyError as exc:
             raise fail(str(exc)) from None
+    print_outcome(study, spec, storage_url)
 
 
 @study_app.command("finalize")
@@ -161,3 +161,14 @@ def finalize_command(
         study.set_user_attr("finalized_at", budget_used(study))
     if winner is None:
         raise fail("no finalist could be measured", 1)
+    print_outcome(study, spec, storage_url)
+
+
+def print_outcome(study: Any, spec: StudySpec, storage_url: str | None) -> None:
+    """The end of a run: the winner against the default, the config, what to run next."""
+    from tuner.summary import study_outcome
+
+    confidence = float(getattr(spec.workload, "confidence", 0.95))
+    outcome = study_outcome(study, spec.defaults(), confidence, storage_url)
+    if outcome is not None:
+        console.print(outcome.renderable())

@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from tuner.cli._apps import app, study_app
-from tuner.cli._common import StorageOption, console, fail, load_study, quiet_optuna
+from tuner.cli._common import StorageOption, console, err, fail, load_study, quiet_optuna
 
 __all__ = ["dashboard_command", "report_command"]
 
@@ -26,7 +27,7 @@ def report_command(
     ] = True,
 ) -> None:
     """Write a self-contained HTML report (plotly inlined) and a PNG per figure."""
-    from tuner.report import PngExportError, ReportError, write_report
+    from tuner.report import ReportError, write_report
     from tuner.study import study_dir
 
     study = load_study(name, storage_url)
@@ -34,13 +35,20 @@ def report_command(
     try:
         with console.status(f"writing the report of {name} to {out_dir}"):
             report = write_report(study, out_dir, png=png)
-    except (ReportError, PngExportError) as exc:
+    except ReportError as exc:
         raise fail(str(exc)) from None
     console.print(f"wrote {report.html}")
     for path in report.pngs:
         console.print(f"wrote {path}")
     for note in report.notes:
         console.print(f"note: {note}")
+    if report.png_error is not None:
+        err.print(
+            f"[yellow]PNGs not written:[/yellow] {escape(report.png_error)}\n"
+            "The HTML report is complete; PNGs need Chromium "
+            "(Debian: apt-get install chromium), or pass --no-png.",
+            highlight=False,
+        )
 
 
 @app.command("dashboard")

@@ -30,6 +30,8 @@ class Report:
     data: Path | None = None
     figures: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: Why no PNGs were written although asked for (usually: no Chromium); None if they were.
+    png_error: str | None = None
 
 
 def build_figures(
@@ -67,7 +69,9 @@ def build_figures(
 
 
 def write_report(study: optuna.Study, out_dir: Path, *, png: bool = True) -> Report:
-    """Write ``report.html``, ``<figure>.png`` and ``report.json`` (importances, timings)."""
+    """Write ``report.html``, ``<figure>.png`` and ``report.json`` (importances, timings).
+    When the PNGs cannot be rendered (no Chromium), the rest is written and
+    ``Report.png_error`` says why."""
     figures, importances, times, notes = build_figures(study)
     out_dir.mkdir(parents=True, exist_ok=True)
     html_path = out_dir / "report.html"
@@ -87,5 +91,12 @@ def write_report(study: optuna.Study, out_dir: Path, *, png: bool = True) -> Rep
         )
         + "\n"
     )
-    pngs = export_pngs(figures, out_dir) if png else []
-    return Report(html_path, pngs, data_path, [f.key for f in figures], notes)
+    pngs: list[Path] = []
+    png_error = None
+    if png:
+        # The HTML report stands on its own: a missing browser costs the PNGs only.
+        try:
+            pngs = export_pngs(figures, out_dir)
+        except PngExportError as exc:
+            png_error = str(exc)
+    return Report(html_path, pngs, data_path, [f.key for f in figures], notes, png_error)

@@ -33,6 +33,8 @@ class Progress:
     fitness: float
     ci_low: float
     ci_high: float
+    #: The most repetitions this measurement may take (0: unknown); the CI may stop it sooner.
+    max_repetitions: int = 0
 
 
 @dataclass

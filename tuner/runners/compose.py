@@ -618,7 +618,13 @@ class ComposeRunner:
         def on_repetition(update: Any) -> None:
             if on_progress is not None:
                 on_progress(
-                    Progress(update.repetition, update.fitness, update.ci_low, update.ci_high)
+                    Progress(
+                        update.repetition,
+                        update.fitness,
+                        update.ci_low,
+                        update.ci_high,
+                        update.max_repetitions,
+                    )
                 )
 
         run = PairedRun(

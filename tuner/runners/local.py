@@ -119,7 +119,13 @@ class LocalRunner:
                     )
                 if on_progress is not None:
                     on_progress(
-                        Progress(update.repetition, update.fitness, update.ci_low, update.ci_high)
+                        Progress(
+                            update.repetition,
+                            update.fitness,
+                            update.ci_low,
+                            update.ci_high,
+                            update.max_repetitions,
+                        )
                     )
 
             from benchmark.paired import PairedRun

@@ -150,7 +150,7 @@ class MockRunner:
             timings["benchmark"] += _REPETITION_SECONDS
             fitness, ci_low, ci_high = self._estimate(np.array(log_ratios), weights, sigma)
             if on_progress is not None:
-                on_progress(Progress(rep, fitness, ci_low, ci_high))
+                on_progress(Progress(rep, fitness, ci_low, ci_high, limit))
             half_width_pct = (ci_high - ci_low) / 2.0 / fitness * 100.0
             if rep >= max(minimum, 2) and half_width_pct <= self.target_ci_pct:
                 stop_reason = "ci_target"
