@@ -54,6 +54,9 @@ ALL_COMMANDS = [
     "PERSIST",
     "KEYS",
     "SCAN",
+    "SSCAN",
+    "HSCAN",
+    "ZSCAN",
     "RENAME",
     "RANDOMKEY",
     "GET",
@@ -142,7 +145,7 @@ UNORDERED = frozenset(["SMEMBERS", "SINTER", "SUNION", "SDIFF", "KEYS", "HKEYS",
 # Replies that are flat field/value lists without a defined order.
 UNORDERED_PAIRS = frozenset({"HGETALL"})
 # Commands whose result is random: checked by shape and membership, never inside MULTI.
-RANDOM = frozenset({"SPOP", "SRANDMEMBER", "RANDOMKEY", "SCAN"})
+RANDOM = frozenset({"SPOP", "SRANDMEMBER", "RANDOMKEY", "SCAN", "SSCAN", "HSCAN", "ZSCAN"})
 
 
 def name(command: str) -> st.SearchStrategy[str]:
@@ -183,6 +186,14 @@ def cmd_var(
     """`command fixed... repeated*` with 1..max_n repetitions of `repeated` (a tuple strategy)."""
     return st.tuples(name(command), *fixed, st.lists(repeated, min_size=1, max_size=max_n)).map(
         lambda t: (*t[:-1], *(x for group in t[-1] for x in group))
+    )
+
+
+def scan_of(command: str, *extra: tuple[str, ...]) -> st.SearchStrategy[Step]:
+    """SSCAN/HSCAN/ZSCAN of a key with some of MATCH, COUNT and `extra` (the differ iterates)."""
+    return with_options(
+        cmd(command, key, st.just("0")),
+        options(("MATCH", "m[0-2]"), ("MATCH", "f*"), ("MATCH", "*"), ("COUNT", "1"), *extra),
     )
 
 
@@ -230,7 +241,14 @@ keyspace = st.one_of(
     cmd("SCAN", st.just("0")),
     with_options(
         cmd("SCAN", st.just("0")),
-        options(("MATCH", "k[1-3]"), ("MATCH", "*"), ("COUNT", "2"), ("COUNT", "100")),
+        options(
+            ("MATCH", "k[1-3]"),
+            ("MATCH", "*"),
+            ("COUNT", "2"),
+            ("COUNT", "100"),
+            ("TYPE", "set"),
+            ("TYPE", "STRING"),
+        ),
     ),
     cmd("RENAME", key, key),
     cmd("RANDOMKEY"),
@@ -313,6 +331,7 @@ sets = st.one_of(
     cmd_var("SINTERSTORE", (key,), one(key), 3),
     cmd_var("SUNIONSTORE", (key,), one(key), 3),
     cmd_var("SDIFFSTORE", (key,), one(key), 3),
+    scan_of("SSCAN", ("NOVALUES",)),
 )
 
 hashes = st.one_of(
@@ -330,6 +349,7 @@ hashes = st.one_of(
     cmd("HKEYS", key),
     cmd("HVALS", key),
     cmd("HSTRLEN", key, field),
+    scan_of("HSCAN", ("NOVALUES",)),
 )
 
 zadd_flags = st.lists(
@@ -369,6 +389,7 @@ zsets = st.one_of(
     cmd("ZPOPMAX", key),
     cmd("ZPOPMIN", key, integer),
     cmd("ZPOPMAX", key, integer),
+    scan_of("ZSCAN", ("TYPE", "zset")),
 )
 
 streams = st.one_of(

@@ -1,8 +1,9 @@
 """Runs the same commands on a reference Redis and on the server under test and compares replies.
 
 Ordered replies and every error must be byte-identical. Unordered replies compare as sorted
-multisets, TTLs within a tolerance, and random commands (SPOP, SRANDMEMBER, RANDOMKEY, SCAN) by
-shape and membership; after an SPOP the reference is re-synced to the subject's choice.
+multisets, TTLs within a tolerance, and random commands (SPOP, SRANDMEMBER, RANDOMKEY) by
+shape and membership; after an SPOP the reference is re-synced to the subject's choice. SCAN,
+SSCAN, HSCAN and ZSCAN are iterated to the end and compared as sets.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from tests.server.resp import Error, Reply, Resp3, RespClient, Simple, as_bytes,
 TTL_TOLERANCE_S = 2
 PTTL_TOLERANCE_MS = 2500
 SCAN_MAX_CALLS = 1000
+# Commands iterated to the end by the differ, with the position of their cursor argument.
+SCAN_CURSOR_AT = {"SCAN": 1, "SSCAN": 2, "HSCAN": 2, "ZSCAN": 2}
 
 
 class Divergence(AssertionError):
@@ -111,8 +114,9 @@ class Differ:
             self._compare(step, ref, sub)
 
     def run(self, step: Sequence[str]) -> None:
-        if self.queued is None and step[0].upper() == "SCAN":
-            self._scan(step)
+        position = SCAN_CURSOR_AT.get(step[0].upper())
+        if self.queued is None and position is not None and len(step) > position:
+            self._scan(step, position)
             return
         ref, sub = self.both(step)
         self._compare(step, ref, sub)
@@ -182,14 +186,19 @@ class Differ:
                 f"{list(step)} popped non-members {popped_sub!r} (reference held {removed!r})"
             )
 
-    def _scan(self, step: Sequence[str]) -> None:
-        """Iterate SCAN to the end on both sides and compare the keys seen as sets."""
-        seen: list[set[bytes]] = []
+    def _scan(self, step: Sequence[str], position: int) -> None:
+        """Iterate a SCAN-family command to the end on both sides and compare what was seen as
+        sets (of keys or members; of field/value or member/score pairs for HSCAN and ZSCAN)."""
+        seen: list[set[object]] = []
+        command = step[0].upper()
+        paired = command == "ZSCAN" or (
+            command == "HSCAN" and not any(a.upper() == "NOVALUES" for a in step[position + 1 :])
+        )
         for client, label in ((self.ref, "redis8"), (self.sub, "ours")):
             cursor = b"0"
-            keys: set[bytes] = set()
+            keys: set[object] = set()
             for _ in range(SCAN_MAX_CALLS):
-                reply = client.execute(step[0], cursor, *step[2:])
+                reply = client.execute(*step[:position], cursor, *step[position + 1 :])
                 if isinstance(reply, Error):
                     seen.append({b"error:" + reply.value})
                     break
@@ -202,7 +211,11 @@ class Differ:
                     self.fail(f"{label} SCAN reply malformed: {reply!r}")
                     return
                 cursor = reply[0]
-                keys.update(_bulk_strings(reply[1]))
+                items = _bulk_strings(reply[1])
+                if paired:
+                    keys.update(zip(items[::2], items[1::2], strict=True))
+                else:
+                    keys.update(items)
                 if cursor == b"0":
                     seen.append(keys)
                     break
