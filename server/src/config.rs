@@ -58,6 +58,14 @@ pub const KNOBS: &[KnobSpec] = &[
         help: "query-buffer limit per client; exceeding it replies an error and closes",
     },
     KnobSpec {
+        name: "buffers.max_reply_size",
+        min: 65536,
+        max: 4_294_967_296,
+        default: 536_870_912,
+        help: "bytes one count-driven reply may queue (SRANDMEMBER with a negative count); \
+               more answers an error naming this limit",
+    },
+    KnobSpec {
         name: "batching.min_pipeline_buffer",
         min: 0,
         max: 16_777_216,
@@ -90,6 +98,7 @@ pub struct Config {
     pub response_pool_buffer_size: usize,
     pub read_size: usize,
     pub max_size: usize,
+    pub max_reply_size: usize,
     pub min_pipeline_buffer: usize,
     pub batch_threshold: usize,
 }
@@ -122,13 +131,14 @@ impl Config {
             response_pool_buffer_size: v[3] as usize,
             read_size: v[4] as usize,
             max_size: v[5] as usize,
-            min_pipeline_buffer: v[6] as usize,
-            batch_threshold: v[7] as usize,
+            max_reply_size: v[6] as usize,
+            min_pipeline_buffer: v[7] as usize,
+            batch_threshold: v[8] as usize,
         }
     }
 
     /// Values in `KNOBS` order.
-    pub fn values(&self) -> [i64; 8] {
+    pub fn values(&self) -> [i64; 9] {
         [
             self.num_shards as i64,
             self.threads as i64,
@@ -136,6 +146,7 @@ impl Config {
             self.response_pool_buffer_size as i64,
             self.read_size as i64,
             self.max_size as i64,
+            self.max_reply_size as i64,
             self.min_pipeline_buffer as i64,
             self.batch_threshold as i64,
         ]
@@ -273,6 +284,7 @@ mod tests {
         assert_eq!(c.read_size, 4096);
         assert_eq!(c.batch_threshold, 8);
         assert_eq!(c.get("buffers.max_size"), Some(1048576));
+        assert_eq!(c.get("buffers.max_reply_size"), Some(536_870_912));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Commands layer: the table, dispatch and the handlers, one module per family (like Redis's t_*.c).
 
 pub mod dispatch;
+pub mod reply_budget;
 pub mod table;
 
 pub mod connection;

@@ -1,5 +1,6 @@
 //! SADD SREM SMEMBERS SISMEMBER SMISMEMBER SCARD SPOP SRANDMEMBER SINTER SUNION SDIFF (+STORE).
 
+use crate::commands::reply_budget::{ReplyBudget, MIN_BULK_REPLY};
 use crate::commands::table::{int_arg, wrongtype, Args, Ctx, NOT_INTEGER, OUT_OF_RANGE, SYNTAX};
 use crate::protocol::reply::Reply;
 use crate::store::db::{Bytes, Entry, Set, Value};
@@ -119,13 +120,15 @@ pub fn srandmember(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
     }
     let count = if args.len() == 3 {
         match int_arg(args.get(2)) {
-            Some(c) if c > i64::MIN / 2 => Some(c),
-            Some(_) => return ctx.err(OUT_OF_RANGE),
+            // Redis's range check: -LONG_MAX..LONG_MAX.
+            Some(i64::MIN) => return ctx.err(COUNT_RANGE),
+            Some(c) => Some(c),
             None => return ctx.err(NOT_INTEGER),
         }
     } else {
         None
     };
+    let limit = ctx.shared.config.max_reply_size;
     let Ctx { out, locked, db, rng, .. } = ctx;
     let set = match locked.shard_idx(db.shard_of(k)).get_mut(k) {
         None => return if count.is_some() { out.array(0) } else { out.null() },
@@ -138,11 +141,22 @@ pub fn srandmember(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
             out.bulk(set.get_index(i).expect("in range"));
         }
         Some(c) if c < 0 => {
-            let n = c.unsigned_abs() as usize;
-            out.array(n);
-            for _ in 0..n {
+            // The reply's size comes from the argument, not the data: bound it.
+            let n = c.unsigned_abs();
+            let budget = ReplyBudget::new(out, limit);
+            if budget.cannot_fit(n, MIN_BULK_REPLY) {
+                return budget.reject(out);
+            }
+            out.array(n as usize);
+            for j in 0..n {
+                if j % 1024 == 0 && budget.exceeded(out) {
+                    return budget.reject(out);
+                }
                 let i = rng.below(set.len());
                 out.bulk(set.get_index(i).expect("in range"));
+            }
+            if budget.exceeded(out) {
+                budget.reject(out);
             }
         }
         Some(c) => {
@@ -158,6 +172,10 @@ pub fn srandmember(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
         }
     }
 }
+
+/// Redis's answer to SRANDMEMBER's count of i64::MIN (its range is -LONG_MAX..LONG_MAX).
+const COUNT_RANGE: &str =
+    "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807";
 
 #[derive(Clone, Copy)]
 enum SetOp {
