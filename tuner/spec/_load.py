@@ -1,0 +1,111 @@
+"""Loading: a spec file, TOML text or a mapping becomes a validated StudySpec."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from tuner.spec._constraints import parse_constraints
+from tuner.spec._errors import SpecError
+from tuner.spec._fields import only_keys, plain, section, str_field
+from tuner.spec._model import StudySpec
+from tuner.spec._params import parse_params
+from tuner.spec._sections import parse_budget, parse_objective, parse_sampler, parse_workload
+from tuner.spec._target import parse_baseline, parse_client, parse_target
+
+__all__ = [
+    "default_spec_text",
+    "find_repo_root",
+    "load_spec",
+    "parse_spec",
+    "parse_spec_text",
+]
+
+_STUDY_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+
+
+def load_spec(path: str | Path | None = None) -> StudySpec:
+    """Load and validate a spec file, or the embedded default when ``path`` is None."""
+    if path is None:
+        text = default_spec_text()
+        base = find_repo_root(Path.cwd()) / "studies"
+        return parse_spec_text(text, base_dir=base, source="<embedded redis-throughput>")
+    file = Path(path)
+    try:
+        text = file.read_text()
+    except OSError as exc:
+        raise SpecError(f"spec file {file}: {exc.strerror or exc}") from None
+    return parse_spec_text(text, base_dir=file.resolve().parent, source=str(file))
+
+
+def default_spec_text() -> str:
+    """The embedded default spec (same content as studies/redis-throughput.toml)."""
+    return resources.files("tuner").joinpath("default_spec.toml").read_text()
+
+
+def find_repo_root(start: Path) -> Path:
+    """Nearest ancestor of ``start`` with pyproject.toml and studies/, else ``start``."""
+    start = start.resolve()
+    for candidate in (start, *start.parents):
+        if (candidate / "pyproject.toml").is_file() and (candidate / "studies").is_dir():
+            return candidate
+    return start
+
+
+def parse_spec_text(text: str, *, base_dir: Path, source: str) -> StudySpec:
+    """Parse TOML text into a validated spec."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"{source}: not valid TOML: {exc}") from None
+    return parse_spec(data, base_dir=base_dir, source=source)
+
+
+def parse_spec(data: Mapping[str, Any], *, base_dir: Path, source: str = "<dict>") -> StudySpec:
+    """Validate a spec mapping; raises SpecError naming the first bad field."""
+    only_keys(
+        data,
+        "",
+        {
+            "study",
+            "target",
+            "baseline",
+            "client",
+            "param",
+            "constraint",
+            "workload",
+            "objective",
+            "budget",
+            "sampler",
+        },
+    )
+    study = section(data, "study")
+    only_keys(study, "study", {"name", "description"})
+    name = str_field(study, "study.name", required=True)
+    assert name is not None
+    if not _STUDY_NAME_RE.match(name):
+        raise SpecError(f"study.name: {name!r} must be letters, digits, '_', '-', '.'")
+    description = str_field(study, "study.description") or ""
+
+    params = parse_params(data.get("param"))
+    constraints = parse_constraints(data.get("constraint"), params)
+    return StudySpec(
+        name=name,
+        description=description,
+        target=parse_target(section(data, "target"), base_dir, params),
+        baseline=parse_baseline(section(data, "baseline")),
+        client=parse_client(section(data, "client", required=False)),
+        params=params,
+        constraints=constraints,
+        workload=parse_workload(section(data, "workload")),
+        objective=parse_objective(section(data, "objective", required=False)),
+        budget=parse_budget(section(data, "budget", required=False)),
+        sampler=parse_sampler(section(data, "sampler", required=False)),
+        base_dir=base_dir,
+        source=source,
+        raw=plain(dict(data)),
+    )

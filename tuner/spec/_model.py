@@ -1,0 +1,241 @@
+"""The validated spec as frozen dataclasses: what to build, run, vary and measure."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from optuna.study import StudyDirection
+
+from tuner.spec._expr import evaluate
+
+__all__ = [
+    "DEFAULT_SPEC_NAME",
+    "OBJECTIVES",
+    "OUTCOME_NAMES",
+    "PARAM_KINDS",
+    "PRUNERS",
+    "STAGES",
+    "BaselineSpec",
+    "BudgetSpec",
+    "ClientSpec",
+    "ConstraintSpec",
+    "ObjectiveSpec",
+    "ParamSpec",
+    "SamplerSpec",
+    "StudySpec",
+    "TargetSpec",
+]
+
+PARAM_KINDS = ("int", "float", "categorical")
+STAGES = ("runtime", "build")
+OBJECTIVES = ("throughput", "pareto")
+PRUNERS = ("median", "none")
+#: Measured values a constraint may name; such constraints are checked after the run.
+OUTCOME_NAMES = ("fitness", "p99_ratio", "ci_low", "ci_high")
+DEFAULT_SPEC_NAME = "redis-throughput"
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One tunable knob: its kind, range and when it takes effect."""
+
+    name: str
+    kind: str
+    default: Any
+    stage: str = "runtime"
+    low: float | int | None = None
+    high: float | int | None = None
+    step: float | int | None = None
+    log: bool = False
+    choices: tuple[Any, ...] = ()
+    #: Build params only: extra build-command args per choice (e.g. cargo features).
+    build_args: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: Build params only: environment variable that carries the value at build time.
+    build_env: str | None = None
+
+    @property
+    def is_build(self) -> bool:
+        return self.stage == "build"
+
+
+@dataclass(frozen=True)
+class ConstraintSpec:
+    """``lhs <op> rhs`` over params (checked before running) or outcomes (after)."""
+
+    name: str
+    expr: str
+    names: tuple[str, ...]
+    is_outcome: bool
+    _tree: ast.Expression = field(repr=False, compare=False)
+
+    def violation(self, values: Mapping[str, Any]) -> float:
+        """Optuna-style constraint value: <= 0 when satisfied, > 0 by how much violated."""
+        node = self._tree.body
+        assert isinstance(node, ast.Compare)
+        lhs = float(evaluate(node.left, values))
+        rhs = float(evaluate(node.comparators[0], values))
+        op = node.ops[0]
+        diff = lhs - rhs if isinstance(op, ast.LtE | ast.Lt) else rhs - lhs
+        strict = isinstance(op, ast.Lt | ast.Gt)
+        if strict and diff >= 0:
+            return max(diff, 1e-9)
+        return diff
+
+    def satisfied(self, values: Mapping[str, Any]) -> bool:
+        return self.violation(values) <= 0
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """How to build the server, run it, and hand it a config file."""
+
+    workdir: Path
+    build_command: tuple[str, ...]
+    binary: str
+    args: tuple[str, ...]
+    config_path: str = "perf_config.toml"
+    config_env: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    build_env: dict[str, str] = field(default_factory=dict)
+    cpus: str = "0"
+    ready_timeout_s: float = 30.0
+    compose: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BaselineSpec:
+    """The Redis to compare against: a binary we start, or a running host:port."""
+
+    binary: str | None = None
+    args: tuple[str, ...] = ()
+    address: str | None = None
+    cpus: str = "0"
+
+    @property
+    def host_port(self) -> tuple[str, int] | None:
+        if self.address is None:
+            return None
+        host, _, port = self.address.rpartition(":")
+        return host, int(port)
+
+
+@dataclass(frozen=True)
+class ClientSpec:
+    """Where the benchmark client runs."""
+
+    cpus: str = "1"
+    binary: str | None = None
+
+
+@dataclass(frozen=True)
+class ObjectiveSpec:
+    """What the study optimises."""
+
+    kind: str = "throughput"
+    pruner: str = "median"
+    #: Pareto studies: finalists whose re-measured p99 ratio exceeds this cannot win.
+    max_p99_ratio: float | None = None
+
+    @property
+    def is_multi(self) -> bool:
+        return self.kind == "pareto"
+
+    @property
+    def directions(self) -> list[StudyDirection]:
+        if self.is_multi:
+            return [StudyDirection.MAXIMIZE, StudyDirection.MINIMIZE]
+        return [StudyDirection.MAXIMIZE]
+
+    @property
+    def metric_names(self) -> list[str]:
+        return ["fitness", "p99_ratio"] if self.is_multi else ["fitness"]
+
+
+@dataclass(frozen=True)
+class BudgetSpec:
+    """How much to spend: trials (across resumes), wall clock, finalist re-measurement."""
+
+    trials: int = 100
+    timeout_s: float | None = None
+    repetitions: int | None = None
+    finalists: int = 3
+    finalist_repetitions: int = 20
+
+
+@dataclass(frozen=True)
+class SamplerSpec:
+    """Sampler defaults; the CLI flags override them."""
+
+    name: str = "auto"
+    seed: int | None = None
+    population_size: int | None = None
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """A validated study spec."""
+
+    name: str
+    description: str
+    target: TargetSpec
+    baseline: BaselineSpec
+    client: ClientSpec
+    params: tuple[ParamSpec, ...]
+    constraints: tuple[ConstraintSpec, ...]
+    workload: Any
+    objective: ObjectiveSpec
+    budget: BudgetSpec
+    sampler: SamplerSpec
+    base_dir: Path
+    source: str
+    raw: dict[str, Any]
+
+    def param(self, name: str) -> ParamSpec:
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    @property
+    def runtime_params(self) -> tuple[ParamSpec, ...]:
+        return tuple(p for p in self.params if not p.is_build)
+
+    @property
+    def build_params(self) -> tuple[ParamSpec, ...]:
+        return tuple(p for p in self.params if p.is_build)
+
+    @property
+    def param_constraints(self) -> tuple[ConstraintSpec, ...]:
+        return tuple(c for c in self.constraints if not c.is_outcome)
+
+    @property
+    def outcome_constraints(self) -> tuple[ConstraintSpec, ...]:
+        return tuple(c for c in self.constraints if c.is_outcome)
+
+    def defaults(self) -> dict[str, Any]:
+        """Every param at its default value."""
+        return {p.name: p.default for p in self.params}
+
+    def split(self, params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Split param values into (runtime config, build params)."""
+        runtime = {p.name: params[p.name] for p in self.runtime_params if p.name in params}
+        build = {p.name: params[p.name] for p in self.build_params if p.name in params}
+        return runtime, build
+
+    def search_space_key(self) -> dict[str, Any]:
+        """What must not change when a study resumes: params, constraints, objective."""
+        shape = ("name", "kind", "low", "high", "step", "log", "choices", "stage")
+        return {
+            # Defaults and build args may change; the distributions the sampler saw may not.
+            "param": [{k: p[k] for k in shape if k in p} for p in self.raw.get("param", [])],
+            "constraint": [c.expr for c in self.constraints],
+            "objective": self.objective.kind,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form stored in the study (user_attr ``spec``)."""
+        return {"source": self.source, **self.raw}

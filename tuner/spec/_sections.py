@@ -1,0 +1,100 @@
+"""Parsing of [workload], [objective], [budget] and [sampler], and durations."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from tuner.spec._errors import SpecError
+from tuner.spec._fields import int_field, only_keys, positive, str_field
+from tuner.spec._model import OBJECTIVES, PRUNERS, BudgetSpec, ObjectiveSpec, SamplerSpec
+
+__all__ = [
+    "parse_budget",
+    "parse_duration",
+    "parse_objective",
+    "parse_sampler",
+    "parse_workload",
+]
+
+_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
+_DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(value: Any, field_name: str = "timeout") -> float:
+    """Seconds from ``3600``, ``"90m"``, ``"10h"``, ``"1h30m"``; raises SpecError."""
+    if isinstance(value, bool):
+        raise SpecError(f"{field_name}: expected a duration like '10h' or seconds, got {value!r}")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip().lower()
+        try:
+            seconds = float(text)
+        except ValueError:
+            parts = _DURATION_RE.findall(text)
+            if not parts or _DURATION_RE.sub("", text).strip():
+                raise SpecError(
+                    f"{field_name}: {value!r} is not a duration (use e.g. '10h', '90m', '1h30m')"
+                ) from None
+            seconds = sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
+    else:
+        raise SpecError(f"{field_name}: expected a duration like '10h', got {value!r}")
+    if seconds <= 0 or not math.isfinite(seconds):
+        raise SpecError(f"{field_name}: must be positive, got {value!r}")
+    return seconds
+
+
+def parse_workload(w: Mapping[str, Any]) -> Any:
+    from benchmark.workload import Workload, WorkloadError
+
+    try:
+        return Workload.from_dict(w)
+    except WorkloadError as exc:
+        message = str(exc)
+        raise SpecError(
+            message if message.startswith("workload") else f"workload: {message}"
+        ) from None
+    except (TypeError, ValueError) as exc:
+        raise SpecError(f"workload: {exc}") from None
+
+
+def parse_objective(o: Mapping[str, Any]) -> ObjectiveSpec:
+    only_keys(o, "objective", {"kind", "pruner", "max_p99_ratio"})
+    kind = str_field(o, "objective.kind") or "throughput"
+    if kind not in OBJECTIVES:
+        raise SpecError(f"objective.kind: {kind!r} is not one of {', '.join(OBJECTIVES)}")
+    pruner = str_field(o, "objective.pruner") or ("median" if kind == "throughput" else "none")
+    if pruner not in PRUNERS:
+        raise SpecError(f"objective.pruner: {pruner!r} is not one of {', '.join(PRUNERS)}")
+    if kind == "pareto" and pruner != "none":
+        raise SpecError("objective.pruner: Optuna cannot prune multi-objective studies; use 'none'")
+    max_p99 = o.get("max_p99_ratio")
+    if max_p99 is not None:
+        max_p99 = positive(o, "objective.max_p99_ratio", 1.0)
+    return ObjectiveSpec(kind=kind, pruner=pruner, max_p99_ratio=max_p99)
+
+
+def parse_budget(b: Mapping[str, Any]) -> BudgetSpec:
+    only_keys(
+        b, "budget", {"trials", "timeout", "repetitions", "finalists", "finalist_repetitions"}
+    )
+    timeout = b.get("timeout")
+    return BudgetSpec(
+        trials=int_field(b, "budget.trials", 100, minimum=1),
+        timeout_s=None if timeout is None else parse_duration(timeout, "budget.timeout"),
+        repetitions=int_field(b, "budget.repetitions", None, minimum=1),
+        finalists=int_field(b, "budget.finalists", 3, minimum=0),
+        finalist_repetitions=int_field(b, "budget.finalist_repetitions", 20, minimum=1),
+    )
+
+
+def parse_sampler(s: Mapping[str, Any]) -> SamplerSpec:
+    only_keys(s, "sampler", {"name", "seed", "population_size"})
+    return SamplerSpec(
+        name=str_field(s, "sampler.name") or "auto",
+        seed=int_field(s, "sampler.seed", None, minimum=0),
+        population_size=int_field(s, "sampler.population_size", None, minimum=2),
+    )
