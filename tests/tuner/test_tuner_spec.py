@@ -263,3 +263,37 @@ def test_the_commented_build_profile_block_puts_the_param_back(path: Path) -> No
     )  # fmt: skip
     assert spec.target.binary == "target/{build.profile}/redis-server-optimized"
     assert spec.target.build_command[-2:] == ("--profile", "{build.profile}")
+
+
+def _float_param(**fields: Any) -> dict[str, Any]:
+    data = _base()
+    data["param"].append(
+        {"name": "ratio", "kind": "float", "low": 1.0, "high": 10.0, "default": 2.0, **fields}
+    )
+    return data
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        # Optuna cannot sample a stepped log scale: every trial used to fail at suggest time.
+        ({"log": True, "step": 1.0}, r"`step` is not supported when `log` is true"),
+        # Optuna would silently move high to 9; the spec says 10.
+        ({"step": 2.0, "default": 3.0}, r"range is not divisible by `step`"),
+    ],
+)
+def test_optuna_checks_each_distribution_at_load(fields: dict[str, Any], message: str) -> None:
+    with pytest.raises(SpecError, match=rf"^param\[\d+\] \(ratio\): Optuna rejects .*{message}"):
+        parse_spec(_float_param(**fields), base_dir=REPO)
+
+
+def test_params_carry_the_distribution_the_sampler_uses() -> None:
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    spec = parse_spec(_float_param(log=True), base_dir=REPO)
+    assert spec.param("ratio").distribution == FloatDistribution(1.0, 10.0, log=True)
+    assert spec.param("num_shards").distribution == IntDistribution(1, 256, log=True)
+    assert spec.param("response_pool.capacity").distribution == IntDistribution(0, 4096, step=32)
+    allocator = spec.param("build.allocator").distribution
+    assert isinstance(allocator, CategoricalDistribution)
+    assert list(allocator.choices) == list(spec.param("build.allocator").choices)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from optuna.distributions import BaseDistribution
 from optuna.study import StudyDirection
 
 from tuner.spec._expr import evaluate
@@ -56,6 +57,8 @@ class ParamSpec:
     build_args: dict[str, tuple[str, ...]] = field(default_factory=dict)
     #: Build params only: environment variable that carries the value at build time.
     build_env: str | None = None
+    #: Optuna's distribution for this param, built (and so checked by Optuna) at load.
+    distribution: BaseDistribution | None = field(default=None, compare=False, repr=False)
 
     @property
     def is_build(self) -> bool:

@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+import warnings
+from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
+
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
 
 from tuner.spec._errors import SpecError
 from tuner.spec._fields import number_field, only_keys, str_field
@@ -114,6 +123,7 @@ def _parse_param(p: Mapping[str, Any], where: str) -> ParamSpec:
             log=False,
             build_args=build_args,
             build_env=build_env,
+            distribution=_distribution(where, lambda: CategoricalDistribution(choices)),
         )
 
     if "choices" in p:
@@ -148,6 +158,11 @@ def _parse_param(p: Mapping[str, Any], where: str) -> ParamSpec:
             )
         if kind == "int" and (high - low) % step:
             raise SpecError(f"{where}.high: (high - low) must be a multiple of step {step}")
+    distribution: Callable[[], BaseDistribution]
+    if kind == "int":
+        distribution = partial(IntDistribution, low, high, log=log, step=step or 1)
+    else:
+        distribution = partial(FloatDistribution, low, high, log=log, step=step)
     return ParamSpec(
         name=name,
         kind=kind,
@@ -158,4 +173,19 @@ def _parse_param(p: Mapping[str, Any], where: str) -> ParamSpec:
         step=step,
         log=log,
         build_env=build_env,
+        distribution=_distribution(where, distribution),
     )
+
+
+def _distribution(where: str, make: Callable[[], BaseDistribution]) -> BaseDistribution:
+    """Optuna's own distribution, built once here so its checks fail the spec, not trials.
+
+    Optuna raises for what it cannot sample (a float ``step`` with ``log = true``) and
+    warns when it would move ``high`` onto the step grid; both are spec errors.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            return make()
+        except (ValueError, UserWarning) as exc:
+            raise SpecError(f"{where}: Optuna rejects this distribution: {exc}") from None

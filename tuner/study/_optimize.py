@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import optuna
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from tuner.runners.base import Candidate, Progress, Runner, TrialFailure
@@ -55,18 +56,14 @@ class ConstraintRejected(Exception):
 
 
 def suggest(trial: Trial, param: ParamSpec) -> Any:
-    """Ask the trial for one param according to its spec."""
-    if param.kind == "categorical":
-        return trial.suggest_categorical(param.name, list(param.choices))
-    assert param.low is not None and param.high is not None
-    if param.kind == "int":
-        return trial.suggest_int(
-            param.name, int(param.low), int(param.high), step=int(param.step or 1), log=param.log
-        )
-    step = None if param.step is None else float(param.step)
-    return trial.suggest_float(
-        param.name, float(param.low), float(param.high), step=step, log=param.log
-    )
+    """Ask the trial for one param through the distribution the spec built (and Optuna checked)."""
+    dist = param.distribution
+    if isinstance(dist, CategoricalDistribution):
+        return trial.suggest_categorical(param.name, list(dist.choices))
+    if isinstance(dist, IntDistribution):
+        return trial.suggest_int(param.name, dist.low, dist.high, step=dist.step, log=dist.log)
+    assert isinstance(dist, FloatDistribution), f"{param.name}: no distribution"
+    return trial.suggest_float(param.name, dist.low, dist.high, step=dist.step, log=dist.log)
 
 
 @dataclass
