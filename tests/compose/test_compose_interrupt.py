@@ -20,7 +20,8 @@ import pytest
 from optuna.trial import TrialState
 
 from tests.compose.conftest import REPO
-from tuner.runners.compose import OWNER_LABEL, PROJECT, PROJECT_LABEL, ROLE_LABEL, owner_id
+from tuner.processes import owner_id
+from tuner.runners.compose import OWNER_LABEL, PROJECT, PROJECT_LABEL, ROLE_LABEL
 
 pytestmark = [pytest.mark.docker, pytest.mark.integration, pytest.mark.timeout(900)]
 

@@ -22,6 +22,7 @@ import pytest
 from optuna.trial import TrialState
 
 from tests.compose.conftest import REPO
+from tuner.processes import owner_alive
 from tuner.runners.base import Candidate, TrialFailure
 from tuner.runners.compose import (
     OWNER_LABEL,
@@ -32,7 +33,6 @@ from tuner.runners.compose import (
     build_args_for,
     context_digest,
     image_tag,
-    owner_alive,
 )
 from tuner.spec import StudySpec, load_spec
 from tuner.storage import open_storage

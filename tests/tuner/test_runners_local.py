@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 
 from benchmark.redis8 import find_redis8_bin_dir
+from tuner.pid_records import PidFile
+from tuner.processes import ProcessId, owner_id
 from tuner.runners import RunnerUnavailable, make_runner
 from tuner.runners.base import Candidate, Progress, TrialFailure
 from tuner.runners.local import LocalRunner
-from tuner.signals import PidFile, process_start_time
 from tuner.spec import StudySpec, parse_spec
 
 # A tiny project whose "build" writes the server script named by build.kind.
@@ -169,17 +170,33 @@ def test_runtime_change_reuses_the_build(tmp_path: Path) -> None:
 
 
 def test_leftover_servers_of_a_killed_run_are_killed_at_construction(tmp_path: Path) -> None:
-    # A "server" from a previous, SIGKILLed tuner: own session, recorded in the pidfile.
+    # A "server" from a previous, SIGKILLed tuner (a process that is gone now): own
+    # session, recorded in that tuner's pid record.
+    dead_tuner = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead_owner = owner_id(dead_tuner.pid)
+    dead_tuner.wait(timeout=30)
     leftover = subprocess.Popen(
         [sys.executable, "-c", "import time; time.sleep(300)"], start_new_session=True
     )
-    pidfile = PidFile(tmp_path / "studies" / "s" / "children.pids")
+    pidfile = PidFile(tmp_path / "studies" / "s" / "pids", owner=dead_owner)
     pidfile.add(leftover.pid)
-    runner = _runner(tmp_path, _spec(tmp_path))
-    assert runner.leftovers_killed == [leftover.pid]
-    leftover.wait(timeout=10)  # gone (the pidfile's reaper may have collected its status)
-    assert process_start_time(leftover.pid) is None
-    assert not pidfile.path.exists()
+    # A live peer tuner's server must survive.
+    sleep = [sys.executable, "-c", "import time; time.sleep(300)"]
+    peer_tuner = subprocess.Popen(sleep)
+    peer_server = subprocess.Popen(sleep, start_new_session=True)
+    peer = PidFile(tmp_path / "studies" / "s" / "pids", owner=owner_id(peer_tuner.pid))
+    peer.add(peer_server.pid)
+    try:
+        runner = _runner(tmp_path, _spec(tmp_path))
+        assert runner.leftovers_killed == [leftover.pid]
+        leftover.wait(timeout=10)  # gone (the reaper may have collected its status)
+        assert ProcessId.of(leftover.pid) is None
+        assert not pidfile.path.exists()
+        assert peer_server.poll() is None and peer.path.exists()
+    finally:
+        for proc in (peer_server, peer_tuner):
+            proc.kill()
+            proc.wait()
 
 
 def test_close_is_idempotent(tmp_path: Path) -> None:

@@ -178,7 +178,7 @@ def test_three_trial_local_study_against_real_server_and_redis(
     assert len(tags) == 1
     assert all(t.user_attrs["timings"]["build"] == 0.0 for t in measured[1:])
     assert _our_servers(tmp_path) == []
-    assert not (tmp_path / "studies" / "local-real" / "children.pids").exists()
+    assert not list((tmp_path / "studies" / "local-real" / "pids").glob("*.pids"))
     # The config file each trial's server read is kept with its log.
     configs = sorted((tmp_path / "studies" / "local-real").glob("trials/*/perf_config.toml"))
     assert len(configs) == 3 and "[response_pool]" in configs[0].read_text()

@@ -21,7 +21,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from tuner.signals import process_start_time
+from tuner.processes import ProcessId
 
 REPO = Path(__file__).resolve().parents[2]
 SLEEPY = Path(__file__).with_name("sleepy_runner_cli.py")
@@ -88,7 +88,7 @@ def _finish(proc: subprocess.Popen[str], timeout: float = 60) -> tuple[int, str]
 
 
 def _alive(pid: int) -> bool:
-    return process_start_time(pid) is not None
+    return ProcessId.of(pid) is not None
 
 
 def test_sigkill_mid_trial_then_resume_ends_with_exactly_n_complete(
@@ -192,7 +192,10 @@ def test_next_run_kills_servers_left_by_a_sigkilled_run(
     leader, stray = _recorded_children(record)[-2:]
     try:
         assert _alive(leader), "SIGKILL cannot clean up: the server must still run"
-        assert (tmp_path / "studies" / "p" / "children.pids").read_text().startswith(f"{leader} ")
+        # The killed worker's own record (named by its identity) holds the server.
+        (record_file,) = (tmp_path / "studies" / "p" / "pids").glob("*.pids")
+        assert f":{proc.pid}:" in record_file.name
+        assert record_file.read_text().startswith(f"{leader}:")
         returncode, out = _finish(_start(args, {**env, "SLEEPY_DELAY": "0.01"}, sleepy=True))
         assert returncode == 0, out
         assert "killed 1 server(s) left by an earlier run" in out

@@ -14,8 +14,10 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from tuner.pid_records import PidFile
+from tuner.processes import kill_descendants
 from tuner.runners.base import Runner
-from tuner.signals import Interrupted, InterruptGuard, PidFile, kill_descendants
+from tuner.signals import Interrupted, InterruptGuard
 from tuner.spec import SpecError, StudySpec, parse_spec
 from tuner.spec import load_spec as _load_spec_file
 from tuner.storage import StorageError, default_storage_url
@@ -116,7 +118,7 @@ def make_runner(
     name: str, spec: StudySpec, study_name: str, seed: int | None, mock_delay: float | None
 ) -> Runner:
     from tuner.runners import RunnerUnavailable, make_runner
-    from tuner.study import pidfile_path, study_dir
+    from tuner.study import pids_dir, study_dir
 
     opts: dict[str, Any]
     if name == "mock":
@@ -124,7 +126,7 @@ def make_runner(
         if mock_delay is not None:
             opts["delay_s"] = mock_delay
     else:
-        opts = {"pidfile": PidFile(pidfile_path(study_name)), "work_dir": study_dir(study_name)}
+        opts = {"pidfile": PidFile(pids_dir(study_name)), "work_dir": study_dir(study_name)}
     try:
         return make_runner(name, spec, **opts)
     except RunnerUnavailable as exc:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -21,8 +21,16 @@ from tuner.cli._common import (
     runner_session,
     spec_of_study,
 )
-from tuner.signals import Interrupted, PidFile
+from tuner.pid_records import PidFile
+from tuner.signals import Interrupted
 from tuner.spec import SpecError, StudySpec, parse_duration
+
+if TYPE_CHECKING:
+    import optuna
+
+    from tuner.runners.base import Runner
+    from tuner.signals import InterruptGuard
+    from tuner.study import ProgressSink
 
 __all__ = ["finalize_command", "print_outcome", "run_command"]
 
@@ -61,18 +69,9 @@ def run_command(
     ] = 30,
 ) -> None:
     """Run a study, or resume it: the same command continues where it stopped."""
-    from tuner.finalize import finalize_study
     from tuner.progress import StudyProgress
     from tuner.samplers import SamplerError
-    from tuner.study import (
-        RunOptions,
-        StudyError,
-        StudyLoop,
-        budget_used,
-        on_stale_trial,
-        open_study,
-        pidfile_path,
-    )
+    from tuner.study import RunOptions, StudyError, StudyLoop, on_stale_trial, open_study, pids_dir
 
     quiet_optuna()
     spec = load_spec(spec_path)
@@ -96,7 +95,7 @@ def run_command(
         raise fail(str(exc)) from None
     budget = trials or spec.budget.trials
 
-    leftovers = PidFile(pidfile_path(name)).kill_leftovers()
+    leftovers = PidFile(pids_dir(name)).reap_orphans()
     runner = make_runner(runner_name, spec, name, seed, mock_delay)
 
     def interrupted(stop: Interrupted) -> None:
@@ -118,18 +117,52 @@ def run_command(
                 f"study {name}: {summary.budget_used}/{budget} trials "
                 f"({summary.trials_run} this run), stopped by {summary.stop_reason}"
             )
-            used = budget_used(study)
-            if (
-                finalize
-                and spec.budget.finalists > 0
-                and summary.stop_reason in ("budget", "timeout")
-                and study.user_attrs.get("finalized_at") != used
-            ):
-                finalize_study(study, spec, runner, progress=progress)
-                study.set_user_attr("finalized_at", used)
+            if finalize and spec.budget.finalists > 0:
+                _finalize_once(study, spec, runner, progress, guard, min(heartbeat, 5))
         except StudyError as exc:
             raise fail(str(exc)) from None
     print_outcome(study, spec, storage_url)
+
+
+def _finalize_once(
+    study: optuna.Study,
+    spec: StudySpec,
+    runner: Runner,
+    progress: ProgressSink,
+    guard: InterruptGuard,
+    poll_s: float,
+) -> None:
+    """Finalize unless a peer does: wait for running search trials, then take the claim."""
+    from tuner.finalize import finalize_study
+    from tuner.study import (
+        FinalizeRefused,
+        budget_used,
+        claim_finalize,
+        reap_dead_workers,
+        wait_for_running_trials,
+    )
+
+    def reap() -> None:
+        with guard.deferred():
+            reap_dead_workers(study)
+
+    peers = wait_for_running_trials(study, reap, poll_s)
+    if peers:
+        progress.message(
+            f"not finalizing here: worker {', '.join(peers)} still run(s) search trials; "
+            "the last worker to stop finalizes"
+        )
+        return
+    used = budget_used(study)
+    with guard.deferred():
+        claim = claim_finalize(study, used)
+    if isinstance(claim, FinalizeRefused):
+        progress.message(f"not finalizing here: {claim.message}")
+        return
+    with claim:
+        progress.message(f"finalizing as worker {claim.owner}")
+        finalize_study(study, spec, runner, progress=progress)
+        study.set_user_attr("finalized_at", used)
 
 
 @study_app.command("finalize")
@@ -149,16 +182,20 @@ def finalize_command(
     """Re-measure the top-k configs and the default; store the winner, write best_config.toml."""
     from tuner.finalize import finalize_study
     from tuner.progress import StudyProgress
-    from tuner.study import budget_used
+    from tuner.study import FinalizeRefused, budget_used, claim_finalize
 
     study = load_study(name, storage_url)
     spec = spec_of_study(study, spec_path)
     runner = make_runner(runner_name, spec, name, seed, None)
-    with StudyProgress() as progress, runner_session(runner):
+    used = budget_used(study)
+    claim = claim_finalize(study, used, force=True)
+    if isinstance(claim, FinalizeRefused):
+        raise fail(f"study {name!r}: {claim.message}; try again when it is done")
+    with StudyProgress() as progress, runner_session(runner), claim:
         winner = finalize_study(
             study, spec, runner, k=finalists, repetitions=repetitions, progress=progress
         )
-        study.set_user_attr("finalized_at", budget_used(study))
+        study.set_user_attr("finalized_at", used)
     if winner is None:
         raise fail("no finalist could be measured", 1)
     print_outcome(study, spec, storage_url)

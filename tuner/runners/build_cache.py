@@ -267,7 +267,7 @@ def run_build_command(
     The build gets its own process group, so a timeout or Ctrl-C stops all of it (cargo's
     rustc children, docker's build client): SIGTERM first when ``grace_s`` > 0 (a docker
     client cancels its build then), SIGKILL after. A timeout is a TrialFailure with the
-    log's last ``tail_lines`` lines; ``pidfile`` (a tuner.signals.PidFile) records the pid
+    log's last ``tail_lines`` lines; ``pidfile`` (a tuner.pid_records.PidFile) records the pid
     while it runs.
     """
     command = shlex.join(argv)

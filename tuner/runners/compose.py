@@ -28,7 +28,6 @@ import io
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tarfile
 import tempfile
@@ -41,6 +40,7 @@ from typing import Any
 
 from benchmark.endpoint import Endpoint
 from benchmark.errors import BenchmarkError
+from tuner.processes import owner_alive, owner_id
 from tuner.runners.base import Candidate, Measurement, Progress, ProgressCallback, TrialFailure
 from tuner.runners.build_cache import run_build_command, tail
 from tuner.runners.compose_client import DockerExecClient
@@ -273,34 +273,6 @@ def _param(spec: Any, name: str) -> Any:
         return spec.param(name)
     except (AttributeError, KeyError):
         return None
-
-
-# ---------------------------------------------------------------------------- owners
-
-
-def process_start_time(pid: int) -> int | None:
-    """Start time of ``pid`` in clock ticks since boot, None when it does not run."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return int(stat.rsplit(")", 1)[1].split()[19])
-
-
-def owner_id(pid: int | None = None) -> str:
-    """``host:pid:start_time`` of a tuner process: unique, and checkable for liveness."""
-    pid = os.getpid() if pid is None else pid
-    return f"{socket.gethostname()}:{pid}:{process_start_time(pid)}"
-
-
-def owner_alive(owner: str) -> bool | None:
-    """Whether the tuner process ``owner`` still runs; None when it ran on another host."""
-    parts = owner.split(":")
-    if len(parts) != 3 or not parts[1].isdigit():
-        return False
-    if parts[0] != socket.gethostname():
-        return None
-    return str(process_start_time(int(parts[1]))) == parts[2]
 
 
 # ---------------------------------------------------------------------------- runner

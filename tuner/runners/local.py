@@ -35,7 +35,7 @@ class LocalRunner:
 
     ``work_dir`` holds per-trial files (config, server logs); ``cache_dir`` the build
     cache (default: ``.build-cache`` next to ``work_dir``, shared by studies);
-    ``pidfile`` records started servers (leftovers from a killed run are killed here).
+    ``pidfile`` records started servers (a dead run's leftovers are killed here).
     """
 
     name = "local"
@@ -50,7 +50,7 @@ class LocalRunner:
         seed: int | None = None,
         client: Any = None,
     ) -> None:
-        from tuner.signals import PidFile
+        from tuner.pid_records import PidFile
 
         self.spec = spec
         # Absolute: servers run with their own cwd, and a relative config path would miss.
@@ -59,8 +59,8 @@ class LocalRunner:
         if cache_dir is None:
             cache_dir = self.work_dir.parent / ".build-cache"
         self.cache = BuildCache.for_spec(spec, Path(cache_dir))
-        self.pidfile = pidfile if pidfile is not None else PidFile(self.work_dir / "children.pids")
-        self.leftovers_killed: list[int] = self.pidfile.kill_leftovers()
+        self.pidfile = pidfile if pidfile is not None else PidFile(self.work_dir / "pids")
+        self.leftovers_killed: list[int] = self.pidfile.reap_orphans()
         self.seed = seed
         # Resolve the tools now: a missing Redis 8 is a setup error, not 200 failed trials.
         self.baseline_binary: Path | None = None

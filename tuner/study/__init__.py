@@ -2,7 +2,8 @@
 
 Each job has its own private module, as in Optuna's ``optuna.study``: ``_optimize`` (the
 loop), ``_budget``, ``_recovery``, ``_heartbeat``, ``_attrs`` (the trial-attribute codec
-shared with finalize), ``_paths``, ``_workers`` (worker ids) and ``_open``. Import from
+shared with finalize), ``_paths``, ``_workers`` (worker ids), ``_open`` and
+``_finalize_claim`` (which one worker finalizes). Import from
 ``tuner.study``; the private modules may move.
 """
 
@@ -20,6 +21,12 @@ from tuner.study._attrs import (
     measurement_fields,
 )
 from tuner.study._budget import budget_used, counts_toward_budget
+from tuner.study._finalize_claim import (
+    FinalizeClaim,
+    FinalizeRefused,
+    claim_finalize,
+    wait_for_running_trials,
+)
 from tuner.study._heartbeat import heartbeat_interval
 from tuner.study._open import StudyError, enqueue_defaults_once, open_study
 from tuner.study._optimize import (
@@ -30,8 +37,14 @@ from tuner.study._optimize import (
     StudyLoop,
     suggest,
 )
-from tuner.study._paths import STUDIES_DIR_ENV, pidfile_path, studies_dir, study_dir
-from tuner.study._recovery import MAX_RETRIES, fail_dead_workers, on_stale_trial, requeue
+from tuner.study._paths import STUDIES_DIR_ENV, pids_dir, studies_dir, study_dir
+from tuner.study._recovery import (
+    MAX_RETRIES,
+    fail_dead_workers,
+    on_stale_trial,
+    reap_dead_workers,
+    requeue,
+)
 from tuner.study._sink import ProgressFactory, ProgressSink
 from tuner.study._workers import worker_id
 
@@ -47,6 +60,8 @@ __all__ = [
     "MAX_RETRIES",
     "MEASURED_TRIAL_ATTRS",
     "STUDIES_DIR_ENV",
+    "FinalizeClaim",
+    "FinalizeRefused",
     "ProgressFactory",
     "ProgressSink",
     "RunOptions",
@@ -54,6 +69,7 @@ __all__ = [
     "StudyError",
     "StudyLoop",
     "budget_used",
+    "claim_finalize",
     "counts_toward_budget",
     "enqueue_defaults_once",
     "fail_dead_workers",
@@ -64,10 +80,12 @@ __all__ = [
     "measurement_fields",
     "on_stale_trial",
     "open_study",
-    "pidfile_path",
+    "pids_dir",
+    "reap_dead_workers",
     "requeue",
     "studies_dir",
     "study_dir",
     "suggest",
+    "wait_for_running_trials",
     "worker_id",
 ]

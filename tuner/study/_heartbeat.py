@@ -14,6 +14,12 @@ def heartbeat_interval(storage: BaseStorage) -> int | None:
     return interval
 
 
+def record_heartbeat(storage: BaseStorage, trial_id: int) -> None:
+    """Record one heartbeat of a running trial now (no-op without heartbeats)."""
+    if heartbeat_interval(storage):
+        storage.record_heartbeat(trial_id)  # type: ignore[attr-defined]
+
+
 class Heartbeat:
     """Records a trial's heartbeat every interval while it runs (ask/tell has none)."""
 

@@ -14,9 +14,11 @@ trials, so they resample from the same distribution). Constraints on measured va
 
 from __future__ import annotations
 
+import contextlib
 import time
 import traceback
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,8 +26,9 @@ import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial, Trial, TrialState
 
+from tuner.processes import kill_descendants
 from tuner.runners.base import Candidate, Progress, Runner, TrialFailure
-from tuner.signals import Interrupted, InterruptGuard, kill_descendants
+from tuner.signals import Interrupted, InterruptGuard
 from tuner.spec import ParamSpec, StudySpec
 from tuner.study._attrs import (
     FAILURE_BUDGET,
@@ -38,9 +41,9 @@ from tuner.study._attrs import (
     record_progress,
 )
 from tuner.study._budget import budget_used, counts_toward_budget
-from tuner.study._heartbeat import Heartbeat, heartbeat_interval
+from tuner.study._heartbeat import Heartbeat, heartbeat_interval, record_heartbeat
 from tuner.study._open import StudyError, enqueue_defaults_once
-from tuner.study._recovery import fail_dead_workers, requeue
+from tuner.study._recovery import reap_dead_workers, requeue, requeue_unrun
 from tuner.study._sink import ProgressSink
 from tuner.study._workers import worker_id
 
@@ -49,6 +52,13 @@ MAX_CONSECUTIVE_REJECTIONS = 500
 #: Abort when the runner raises something other than TrialFailure this often in a row
 #: (a bug, not a bad candidate: it would otherwise burn the whole budget).
 MAX_CONSECUTIVE_ERRORS = 3
+
+
+@contextlib.contextmanager
+def _unless_finished() -> Iterator[None]:
+    """Skip attr writes to a trial a peer already finished (this worker was stopped)."""
+    with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+        yield
 
 
 class ConstraintRejected(Exception):
@@ -176,66 +186,88 @@ class StudyLoop:
 
     def _reap_dead_workers(self) -> None:
         """Fail and re-queue trials left RUNNING by workers that died."""
-        with self.guard.deferred(), warnings.catch_warnings():
-            warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(self.study)
-            for number in fail_dead_workers(self.study):
+        with self.guard.deferred():
+            for number in reap_dead_workers(self.study):
                 self.progress.message(
                     f"trial {number} was left RUNNING by a dead worker: re-queued"
                 )
 
     def _ask(self, budget: int) -> Trial | None:
-        """Ask for a trial, unless other workers' running trials already fill the budget."""
-        with self.guard.deferred(), warnings.catch_warnings():
-            # Optuna warns that heartbeats expect Study.optimize; _Heartbeat does the beating.
-            warnings.filterwarnings("ignore", message="Heartbeat of storage", category=UserWarning)
-            trial = self.study.ask()
-            trial.set_user_attr("worker", self.worker)
-            trial.set_user_attr("runner", self.runner.name)
-            # Finished trials count whatever their number; among running ones the lower
-            # number wins, so two workers racing for the last slot never both take it.
-            taken = [
-                t
-                for t in self.study.get_trials(deepcopy=False)
-                if counts_toward_budget(t)
-                or (t.state == TrialState.RUNNING and t.number < trial.number)
-            ]
-            if len(taken) >= budget:
-                trial.set_user_attr("failure_kind", FAILURE_BUDGET)
-                trial.set_user_attr("failure_reason", "budget filled by other workers")
-                self.study.tell(trial, state=TrialState.FAIL)
-                fixed = self.study._storage.get_trial(trial._trial_id).system_attrs.get(
-                    "fixed_params"
+        """Ask for a trial, unless other workers' running trials already fill the budget.
+
+        The heartbeat is recorded at once, and a signal held during the ask fails and
+        re-queues the new trial: it is never left RUNNING with nothing to reap it.
+        """
+        asked: list[Trial] = []
+        try:
+            with self.guard.deferred(), warnings.catch_warnings():
+                # Optuna warns that heartbeats expect Study.optimize; Heartbeat beats.
+                warnings.filterwarnings(
+                    "ignore", message="Heartbeat of storage", category=UserWarning
                 )
-                if fixed:
-                    self.study.enqueue_trial(fixed, skip_if_exists=True)
-                return None
+                trial = self.study.ask()
+                asked.append(trial)
+                record_heartbeat(self.study._storage, trial._trial_id)
+                trial.set_user_attr("worker", self.worker)
+                trial.set_user_attr("runner", self.runner.name)
+                # Finished trials count whatever their number; among running ones the
+                # lower number wins, so two workers racing for the last slot never both
+                # take it.
+                taken = [
+                    t
+                    for t in self.study.get_trials(deepcopy=False)
+                    if counts_toward_budget(t)
+                    or (t.state == TrialState.RUNNING and t.number < trial.number)
+                ]
+                if len(taken) >= budget:
+                    trial.set_user_attr("failure_kind", FAILURE_BUDGET)
+                    trial.set_user_attr("failure_reason", "budget filled by other workers")
+                    self.study.tell(trial, state=TrialState.FAIL)
+                    # A queued config (the default, a retry) goes back in the queue.
+                    requeue_unrun(self.study, self.study._storage.get_trial(trial._trial_id))
+                    return None
+        except Interrupted as stop:
+            if asked:
+                self._interrupted(asked[0], stop)
+            raise
         return trial
 
     def _run_trial(self, trial: Trial, options: RunOptions) -> FrozenTrial:
-        heartbeat = Heartbeat(self.study._storage, trial._trial_id)
+        heartbeat: Heartbeat | None = None
         state = TrialState.FAIL
         values: list[float] | None = None
         try:
+            heartbeat = Heartbeat(self.study._storage, trial._trial_id)
             values = self._measure(trial, options)
             state = TrialState.COMPLETE
         except optuna.TrialPruned:
             state = TrialState.PRUNED
         except (ConstraintRejected, TrialFailure):
             state = TrialState.FAIL
+        except optuna.exceptions.UpdateFinishedTrialError:
+            pass  # A peer finished it while this worker was stopped: dropped below.
         except Interrupted as stop:
-            heartbeat.stop()
+            if heartbeat is not None:
+                heartbeat.stop()
             self._interrupted(trial, stop)
             raise
         except Exception as exc:
-            with self.guard.deferred():
+            with self.guard.deferred(), _unless_finished():
                 trial.set_user_attr("failure_kind", FAILURE_ERROR)
                 trial.set_user_attr("failure_reason", f"runner error: {exc!r}")
                 trial.set_user_attr("log_tail", traceback.format_exc()[-4000:])
         finally:
-            heartbeat.stop()
+            if heartbeat is not None:
+                heartbeat.stop()
         with self.guard.deferred():
-            self.study.tell(trial, values, state=state)
+            if self.study._storage.get_trial(trial._trial_id).state.is_finished():
+                self.progress.message(
+                    f"trial {trial.number} was failed by another worker while this one was "
+                    "stopped (no heartbeat within the grace period): its result is dropped "
+                    "and its retry runs as a new trial"
+                )
+            else:
+                self.study.tell(trial, values, state=state, skip_if_finished=True)
         return self.study._storage.get_trial(trial._trial_id)
 
     def _measure(self, trial: Trial, options: RunOptions) -> list[float]:
@@ -309,11 +341,13 @@ class StudyLoop:
         kill_descendants()
         storage = self.study._storage
         try:
+            if storage.get_trial(trial._trial_id).state.is_finished():
+                return  # Told already (a budget refusal), or failed by a peer.
             storage.set_trial_user_attr(trial._trial_id, "failure_kind", FAILURE_INTERRUPTED)
             storage.set_trial_user_attr(
                 trial._trial_id, "failure_reason", f"interrupted by {stop.args[0]}"
             )
-            self.study.tell(trial, state=TrialState.FAIL)
+            self.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
             requeue(
                 self.study, storage.get_trial(trial._trial_id), f"interrupted by {stop.args[0]}"
             )

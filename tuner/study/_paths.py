@@ -14,10 +14,10 @@ def studies_dir() -> Path:
 
 
 def study_dir(name: str) -> Path:
-    """``studies/NAME/``: best_config.toml, the runner pidfile, build logs."""
+    """``studies/NAME/``: best_config.toml, the workers' pid records, build logs."""
     return studies_dir() / name
 
 
-def pidfile_path(name: str) -> Path:
-    """The pidfile runners record started servers in (see tuner.signals.PidFile)."""
-    return study_dir(name) / "children.pids"
+def pids_dir(name: str) -> Path:
+    """Where each worker records the servers it started (see tuner.pid_records.PidFile)."""
+    return study_dir(name) / "pids"

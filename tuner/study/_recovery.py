@@ -2,38 +2,71 @@
 
 from __future__ import annotations
 
-import socket
+import warnings
 from typing import Any
 
 import optuna
-from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from tuner.signals import process_start_time
+from tuner.processes import owner_alive
 from tuner.study._attrs import FAILURE_INTERRUPTED
 
 #: A candidate interrupted or orphaned this many times is not re-queued again.
 MAX_RETRIES = 3
 
 
+#: User attrs of a queued trial that describe the queued config, not one run of it.
+_QUEUED_ATTRS = ("source", "retry_of", "retry_reason")
+
+
 def requeue(study: optuna.Study, trial: FrozenTrial, reason: str = "") -> None:
     """Queue ``trial``'s params again (it was interrupted or its worker died)."""
-    if not trial.params:
+    params = _params_of(trial)
+    if not params:
         return
     history = [*trial.system_attrs.get("retry_history", []), trial.number]
     if len(history) > MAX_RETRIES:
         return
-    distributions: dict[str, BaseDistribution] = dict(trial.distributions)
     user_attrs: dict[str, Any] = {"retry_of": trial.number}
     if reason:
         user_attrs["retry_reason"] = reason
+    _enqueue(study, params, user_attrs, {"failed_trial": history[0], "retry_history": history})
+
+
+def requeue_unrun(study: optuna.Study, trial: FrozenTrial) -> None:
+    """Queue a config again that was taken from the queue but never run (budget race).
+
+    It keeps its queue attrs and retry history: it was not a retry of its own.
+    """
+    params = _params_of(trial)
+    if not params:
+        return  # A sampler's candidate: the sampler proposes again.
+    user_attrs = {k: trial.user_attrs[k] for k in _QUEUED_ATTRS if k in trial.user_attrs}
+    history = {k: trial.system_attrs.get(k) for k in ("failed_trial", "retry_history")}
+    _enqueue(study, params, user_attrs, {k: v for k, v in history.items() if v is not None})
+
+
+def _params_of(trial: FrozenTrial) -> dict[str, Any]:
+    """The config a trial ran or was queued to run (params, else its queued fixed params)."""
+    return dict(trial.params) or dict(trial.system_attrs.get("fixed_params") or {})
+
+
+def _enqueue(
+    study: optuna.Study,
+    params: dict[str, Any],
+    user_attrs: dict[str, Any],
+    system_attrs: dict[str, Any],
+) -> None:
+    """What ``Study.enqueue_trial`` does (a WAITING trial with ``fixed_params``), plus attrs.
+
+    By ``fixed_params``, as Optuna queues configs, so every path that takes a queued
+    trial (including the budget race's put-back) sees its config.
+    """
     study.add_trial(
         optuna.trial.create_trial(
             state=TrialState.WAITING,
-            params=trial.params,
-            distributions=distributions,
             user_attrs=user_attrs,
-            system_attrs={"failed_trial": history[0], "retry_history": history},
+            system_attrs={**system_attrs, "fixed_params": params},
         )
     )
 
@@ -47,21 +80,25 @@ def on_stale_trial(study: optuna.Study, trial: FrozenTrial) -> None:
     requeue(study, trial, "worker stopped sending heartbeats")
 
 
+def reap_dead_workers(study: optuna.Study) -> list[int]:
+    """Fail and re-queue trials of dead workers: silent heartbeats, or gone on this host."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+    return fail_dead_workers(study)
+
+
 def fail_dead_workers(study: optuna.Study) -> list[int]:
     """Fail RUNNING trials whose worker on this host is gone, and re-queue them.
 
     Heartbeats catch this too, but only after the grace period; a pid check on the same
     host is immediate, so a run restarted right after a SIGKILL resumes cleanly.
     """
-    host = socket.gethostname()
     failed = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         worker = str(trial.user_attrs.get("worker", ""))
-        parts = worker.split(":")
-        if len(parts) != 3 or parts[0] != host or not parts[1].isdigit():
-            continue
-        if str(process_start_time(int(parts[1]))) == parts[2]:
-            continue  # Still running (another worker on this machine).
+        if not worker or owner_alive(worker) is not False:
+            continue  # Still running (a peer on this machine), or on another host.
         storage = study._storage
         try:
             storage.set_trial_user_attr(trial._trial_id, "failure_kind", FAILURE_INTERRUPTED)

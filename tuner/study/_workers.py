@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import socket
-
-from tuner.signals import process_start_time
+from tuner.processes import owner_id
 
 
 def worker_id() -> str:
-    """``host:pid:start_time`` of this process; lets a later run spot a dead worker."""
-    pid = os.getpid()
-    return f"{socket.gethostname()}:{pid}:{process_start_time(pid)}"
+    """``host:pid:start`` of this process; lets a later run spot a dead worker."""
+    return owner_id()

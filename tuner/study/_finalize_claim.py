@@ -1,0 +1,298 @@
+"""Who finalizes a study: one claim per study, taken through the storage.
+
+Every worker that stops (budget or timeout) asks for the claim; exactly one gets it,
+and only once no search trial is RUNNING. The claim row (table ``tuner_finalize_claims``)
+names the claimant and says whether it finished, so the others can say who finalized.
+Mutual exclusion comes from the database itself:
+
+- PostgreSQL: a session-level advisory lock, held while finalize runs. It dies with the
+  connection, so a killed finalizer never blocks the study.
+- SQLite: an IMMEDIATE transaction that reads and writes the claim row at once. SQLite
+  is one host, so a claimant that died is spotted by its process identity.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import optuna
+from optuna.storages import BaseStorage
+from optuna.trial import TrialState
+from sqlalchemy import Connection, Engine, text
+
+from tuner.processes import owner_alive
+from tuner.study._workers import worker_id
+
+__all__ = [
+    "CLAIM_TABLE",
+    "FinalizeClaim",
+    "FinalizeRefused",
+    "claim_finalize",
+    "wait_for_running_trials",
+]
+
+CLAIM_TABLE = "tuner_finalize_claims"
+#: Two-key advisory lock: this class id, then the study id.
+_LOCK_CLASS = 0x7E5E
+_CREATE = (
+    f"CREATE TABLE IF NOT EXISTS {CLAIM_TABLE} (study_id INTEGER PRIMARY KEY, "
+    "owner VARCHAR(512) NOT NULL, budget_used INTEGER NOT NULL, state VARCHAR(16) NOT NULL, "
+    "claimed_at DOUBLE PRECISION NOT NULL)"
+)
+_SELECT = f"SELECT owner, budget_used, state, claimed_at FROM {CLAIM_TABLE} WHERE study_id = :s"
+_UPSERT = (
+    f"INSERT INTO {CLAIM_TABLE} (study_id, owner, budget_used, state, claimed_at) "
+    "VALUES (:s, :owner, :used, :state, :at) ON CONFLICT (study_id) DO UPDATE SET "
+    "owner = excluded.owner, budget_used = excluded.budget_used, state = excluded.state, "
+    "claimed_at = excluded.claimed_at"
+)
+_SET_STATE = f"UPDATE {CLAIM_TABLE} SET state = :state WHERE study_id = :s AND owner = :owner"
+
+
+@dataclass(frozen=True)
+class FinalizeRefused:
+    """This worker must not finalize; ``message`` says why and who does (or did)."""
+
+    message: str
+    owner: str | None = None
+
+
+@dataclass(frozen=True)
+class _Row:
+    owner: str
+    budget_used: int
+    state: str  # "running" | "done" | "failed"
+    claimed_at: float
+
+
+class FinalizeClaim:
+    """The held claim. As a context manager: marked done on success, failed on an error."""
+
+    def __init__(self, release: Callable[[str], None], owner: str) -> None:
+        self._release = release
+        self.owner = owner
+
+    def __enter__(self) -> FinalizeClaim:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._release("done" if kind is None else "failed")
+
+
+def claim_finalize(
+    study: optuna.Study, used: int, *, force: bool = False
+) -> FinalizeClaim | FinalizeRefused:
+    """Claim the right to finalize ``study`` at ``used`` budget trials.
+
+    Refused while another live worker finalizes, when the study was already finalized at
+    this budget, or (unless ``force``, as ``tuner study finalize`` asks) while a search
+    trial is RUNNING.
+    """
+    me = worker_id()
+    engine = _engine(study._storage)
+    study_id = study._study_id
+    if engine is None or engine.dialect.name not in ("postgresql", "sqlite"):
+        refused = _check(study, used, None, me, force)  # one process: nothing to race
+        return refused or FinalizeClaim(lambda state: None, me)
+    if engine.dialect.name == "postgresql":
+        return _claim_postgres(engine, study, study_id, used, me, force)
+    return _claim_sqlite(engine, study, study_id, used, me, force)
+
+
+def _engine(storage: BaseStorage) -> Engine | None:
+    """The SQLAlchemy engine of an RDB storage (Optuna may wrap it in a cache)."""
+    for candidate in (storage, getattr(storage, "_backend", None)):
+        engine = getattr(candidate, "engine", None)
+        if isinstance(engine, Engine):
+            return engine
+    return None
+
+
+def _check(
+    study: optuna.Study, used: int, row: _Row | None, me: str, force: bool, locked: bool = False
+) -> FinalizeRefused | None:
+    """Why this worker may not take the claim now, or None.
+
+    ``locked``: this worker holds the study's lock, so a "running" row is a dead claim.
+    """
+    claimed = row is not None and row.state == "running" and row.owner != me
+    if row is not None and claimed and not locked and owner_alive(row.owner) is not False:
+        since = time.strftime("%H:%M:%S UTC", time.gmtime(row.claimed_at))
+        return FinalizeRefused(f"worker {row.owner} is finalizing (since {since})", row.owner)
+    if force:
+        return None
+    finalized_at = study.user_attrs.get("finalized_at")
+    if (row is not None and row.state == "done" and row.budget_used == used) or (
+        row is None and finalized_at == used
+    ):
+        owner = row.owner if row is not None else None
+        by = f" by worker {owner}" if owner else ""
+        return FinalizeRefused(f"already finalized{by} at {used} trials", owner)
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    if running:
+        workers = sorted({str(t.user_attrs.get("worker", "?")) for t in running})
+        return FinalizeRefused(
+            f"{len(running)} search trial(s) still RUNNING (worker {', '.join(workers)}): "
+            "the last worker to stop finalizes"
+        )
+    return None
+
+
+def _row(found: Any) -> _Row | None:
+    if found is None:
+        return None
+    owner, used, state, at = tuple(found)
+    return _Row(str(owner), int(used), str(state), float(at))
+
+
+def _claim_postgres(
+    engine: Engine, study: optuna.Study, study_id: int, used: int, me: str, force: bool
+) -> FinalizeClaim | FinalizeRefused:
+    conn = engine.connect()
+    key = {"c": _LOCK_CLASS, "s": study_id}
+    try:
+        locked = conn.execute(text("SELECT pg_try_advisory_lock(:c, :s)"), key).scalar()
+        conn.commit()
+        if not locked:
+            owner = _pg_holder(conn, study_id)
+            who = f"worker {owner}" if owner else "another worker"
+            return FinalizeRefused(f"{who} is finalizing (it holds the study's lock)", owner)
+        _pg_ensure_table(conn)
+        refused = _check(study, used, _pg_row(conn, study_id), me, force, locked=True)
+        if refused is None:
+            params = {"s": study_id, "owner": me, "used": used, "state": "running"}
+            conn.execute(text(_UPSERT), {**params, "at": time.time()})
+            conn.commit()
+    except BaseException:
+        conn.close()  # closing the session releases the advisory lock
+        raise
+    if refused is not None:
+        conn.execute(text("SELECT pg_advisory_unlock(:c, :s)"), key)
+        conn.commit()
+        conn.close()
+        return refused
+
+    def release(state: str) -> None:
+        try:
+            conn.execute(text(_SET_STATE), {"s": study_id, "owner": me, "state": state})
+            conn.execute(text("SELECT pg_advisory_unlock(:c, :s)"), key)
+            conn.commit()
+        finally:
+            conn.close()
+
+    return FinalizeClaim(release, me)
+
+
+def _pg_ensure_table(conn: Connection) -> None:
+    try:
+        conn.execute(text(_CREATE))
+        conn.commit()
+    except Exception:
+        # Two studies' finalizers creating the table at once: the loser finds it made.
+        conn.rollback()
+        conn.execute(text(_CREATE))
+        conn.commit()
+
+
+def _pg_holder(conn: Connection, study_id: int, wait_s: float = 5.0) -> str | None:
+    """Who holds the lock: its claim row, which it writes just after taking the lock."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        row = _pg_row(conn, study_id)
+        if row is not None and row.state == "running":
+            return row.owner
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.2)
+
+
+def _pg_row(conn: Connection, study_id: int) -> _Row | None:
+    try:
+        found = conn.execute(text(_SELECT), {"s": study_id}).first()
+    except Exception:
+        found = None  # no claim table yet
+    conn.rollback()
+    return _row(found)
+
+
+def _claim_sqlite(
+    engine: Engine, study: optuna.Study, study_id: int, used: int, me: str, force: bool
+) -> FinalizeClaim | FinalizeRefused:
+    path = engine.url.database
+    if not path or path == ":memory:":
+        refused = _check(study, used, None, me, force)
+        return refused or FinalizeClaim(lambda state: None, me)
+
+    def transaction(
+        work: Callable[[sqlite3.Connection], FinalizeRefused | None],
+    ) -> FinalizeRefused | None:
+        """Run ``work`` holding the database's write lock (BEGIN IMMEDIATE)."""
+        conn = sqlite3.connect(path, timeout=60, isolation_level=None)
+        try:
+            conn.execute(_CREATE)
+            conn.execute("BEGIN IMMEDIATE")  # the write lock: one claimant at a time
+            try:
+                result = work(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return result
+        finally:
+            conn.close()
+
+    def take(conn: sqlite3.Connection) -> FinalizeRefused | None:
+        row = _row(conn.execute(_SELECT, {"s": study_id}).fetchone())
+        refused = _check(study, used, row, me, force)
+        if refused is None:
+            params: Mapping[str, Any] = {"s": study_id, "owner": me, "used": used}
+            conn.execute(_UPSERT, {**params, "state": "running", "at": time.time()})
+        return refused
+
+    refused = transaction(take)
+    if refused is not None:
+        return refused
+
+    def release(state: str) -> None:
+        def mark(conn: sqlite3.Connection) -> None:
+            conn.execute(_SET_STATE, {"s": study_id, "owner": me, "state": state})
+
+        transaction(mark)
+
+    return FinalizeClaim(release, me)
+
+
+def wait_for_running_trials(
+    study: optuna.Study, reap: Callable[[], None], poll_s: float
+) -> list[str]:
+    """Wait, for about two trials' time at most, until no search trial is RUNNING.
+
+    Workers that reach ``--timeout`` together each stop after their own trial; waiting a
+    little for the peers lets them all see the search end, so one finalizes and the
+    others can say who. ``reap`` fails trials of dead workers, so a killed peer does not
+    hold this up. Returns the workers whose trials still run (they finalize later).
+    """
+    deadline = time.monotonic() + max(10.0, 2 * _typical_trial_s(study))
+    while True:
+        running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if not running or time.monotonic() >= deadline:
+            return sorted({str(t.user_attrs.get("worker", "?")) for t in running})
+        time.sleep(poll_s)
+        reap()
+
+
+def _typical_trial_s(study: optuna.Study) -> float:
+    """Median seconds of the study's COMPLETE trials (60 when there are none)."""
+    spans = sorted(
+        (t.datetime_complete - t.datetime_start).total_seconds()
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if t.datetime_complete is not None and t.datetime_start is not None
+    )
+    return spans[len(spans) // 2] if spans else 60.0
