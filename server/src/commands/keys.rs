@@ -3,12 +3,27 @@
 use crate::commands::table::{eq_ic, glob_match, int_arg, Args, Ctx, NOT_INTEGER, NO_SUCH_KEY};
 use crate::protocol::reply::Reply;
 use crate::store::db::now_ms;
+use crate::store::reclaim::LAZYFREE_THRESHOLD;
 
 pub fn del(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
     let mut n = 0;
     for k in args.from(1) {
         if ctx.shard(k).remove(k).is_some() {
             n += 1;
+        }
+    }
+    ctx.out.int(n);
+}
+
+/// DEL that frees big values on the freeing thread (Redis's `lazyfreeFreeObject`).
+pub fn unlink(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
+    let mut n = 0;
+    for k in args.from(1) {
+        if let Some(entry) = ctx.shard(k).remove(k) {
+            n += 1;
+            if entry.value.free_effort() > LAZYFREE_THRESHOLD {
+                ctx.shared.reclaimer.free(entry);
+            }
         }
     }
     ctx.out.int(n);

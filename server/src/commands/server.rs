@@ -329,8 +329,14 @@ pub fn flushdb(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
     if args.len() > 2 || (args.len() == 2 && !eq_ic(args.get(1), "ASYNC") && !eq_ic(args.get(1), "SYNC")) {
         return ctx.err(SYNTAX);
     }
-    for s in ctx.locked.shards() {
-        s.clear();
+    if args.len() == 2 && eq_ic(args.get(1), "ASYNC") {
+        // Swap every partition's tables for empty ones; the freeing thread drops the old ones.
+        let old: Vec<_> = ctx.locked.shards().map(|s| s.take_tables()).collect();
+        ctx.shared.reclaimer.free(old);
+    } else {
+        for s in ctx.locked.shards() {
+            s.clear();
+        }
     }
     ctx.out.ok();
 }

@@ -206,7 +206,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("shutdown", -1, N, 0, s::shutdown),
     // keys
     cmd!("del", -2, KN, W, k::del),
-    cmd!("unlink", -2, KN, WF, k::del),
+    cmd!("unlink", -2, KN, WF, k::unlink),
     cmd!("exists", -2, KN, RF, k::exists),
     cmd!("type", 2, K1, RF, k::type_),
     cmd!("expire", -3, K1, WF, k::expire),

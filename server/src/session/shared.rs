@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use crate::config::Config;
 use crate::store::db::Db;
+use crate::store::reclaim::Reclaimer;
 
 /// What CLIENT LIST shows about a client of any thread.
 #[derive(Debug, Clone)]
@@ -39,6 +40,8 @@ pub struct LiveKnobs {
 /// State shared by every event-loop thread.
 pub struct Shared {
     pub db: Db,
+    /// Frees what UNLINK and FLUSH* ASYNC removed, on its own thread.
+    pub reclaimer: Reclaimer,
     pub config: Config,
     pub live: LiveKnobs,
     pub stats: Stats,
@@ -55,6 +58,7 @@ impl Shared {
     pub fn new(config: Config, port: u16, bind: String, config_file: String) -> Shared {
         Shared {
             db: Db::new(config.num_shards),
+            reclaimer: Reclaimer::new(),
             live: LiveKnobs {
                 max_size: AtomicUsize::new(config.max_size),
                 min_pipeline_buffer: AtomicUsize::new(config.min_pipeline_buffer),

@@ -51,6 +51,19 @@ impl Value {
         }
     }
 
+    /// Allocations freeing this value costs (Redis's `lazyfreeGetFreeEffort`): decides whether
+    /// UNLINK frees it inline or on the freeing thread.
+    pub fn free_effort(&self) -> usize {
+        match self {
+            Value::Str(_) => 1,
+            Value::List(l) => l.len(),
+            Value::Set(s) => s.len(),
+            Value::Hash(h) => h.len(),
+            Value::ZSet(z) => z.len() * 2,
+            Value::Stream(s) => s.len(),
+        }
+    }
+
     /// Rough heap footprint, for INFO memory.
     pub fn approx_size(&self) -> usize {
         match self {
@@ -125,6 +138,12 @@ impl Drop for CommandClock {
             COMMAND_NOW.with(|c| c.set(0));
         }
     }
+}
+
+/// The tables of a flushed partition, owned until dropped.
+pub struct ShardTables {
+    _map: Map<Bytes, Entry>,
+    _volatile: Set<Bytes>,
 }
 
 /// One keyspace partition.
@@ -271,8 +290,13 @@ impl Shard {
     }
 
     pub fn clear(&mut self) {
-        self.map = Map::default();
-        self.volatile = Set::default();
+        drop(self.take_tables());
+    }
+
+    /// Empties the partition and hands over its old tables, to be dropped elsewhere (FLUSHALL
+    /// ASYNC drops them on the freeing thread).
+    pub fn take_tables(&mut self) -> ShardTables {
+        ShardTables { _map: std::mem::take(&mut self.map), _volatile: std::mem::take(&mut self.volatile) }
     }
 
     /// One active-expiry round: samples up to `samples` volatile keys; returns (sampled, expired).
