@@ -1,8 +1,9 @@
 """The local runner: build, start and benchmark the candidate on this machine.
 
 Per trial: get the binary from the :class:`BuildCache` (a runtime-only change never
-rebuilds), write the config file, start the candidate and a fresh baseline pinned to
-the same CPUs on free ports, run :class:`benchmark.paired.PairedRun`, stop both.
+rebuilds), write the config file and fill the args/env templates (``delivery``), start
+the candidate and a fresh baseline pinned to the same CPUs on free ports, run
+:class:`benchmark.paired.PairedRun`, stop both.
 
 Baseline lifetime: a fresh baseline per trial. The candidate always starts cold, so the
 baseline must too: a Redis kept alive for a 10-hour study would age (allocator state,
@@ -26,8 +27,9 @@ from typing import Any
 
 from benchmark.errors import BenchmarkError, ServerStartError
 from tuner.runners.base import Candidate, Measurement, Progress, ProgressCallback, TrialFailure
-from tuner.runners.build_cache import BuildCache, render_template, tail
+from tuner.runners.build_cache import BuildCache, tail
 from tuner.runners.config_file import ConfigFileError, write_config
+from tuner.runners.delivery import baseline_launch, candidate_launch
 
 
 class LocalRunner:
@@ -99,15 +101,9 @@ class LocalRunner:
 
         build = self.cache.ensure(candidate.build)
         timings["build"] = build.seconds
-        config_path = trial_dir / Path(self.spec.target.config_path).name
-        try:
-            write_config(candidate.runtime, config_path)
-        except ConfigFileError as exc:
-            raise TrialFailure(f"cannot write the config file: {exc}") from None
-
         started = time.monotonic()
         try:
-            server = self._start_candidate(build.binary, candidate, config_path, trial_dir)
+            server = self.start_candidate(build.binary, candidate, trial_dir)
             baseline, baseline_process = self._start_baseline(trial_dir)
             timings["start"] = time.monotonic() - started
 
@@ -172,29 +168,41 @@ class LocalRunner:
 
     # --- internals -------------------------------------------------------------------
 
-    def _start_candidate(
-        self, binary: Path, candidate: Candidate, config_path: Path, trial_dir: Path
-    ) -> Any:
+    def start_candidate(self, binary: Path, candidate: Candidate, trial_dir: Path) -> Any:
+        """Start ``binary`` on a free port with the candidate's args, env and config file
+        (a :class:`benchmark.server_process.ServerProcess`, stopped by :meth:`close`)."""
+        from benchmark.server_process import free_port
+
         target = self.spec.target
-        values: dict[str, Any] = {**candidate.build, "port": "{port}", "config": config_path}
-        argv = [str(binary), *(render_template(a, values) for a in target.args)]
-        env = dict(target.env)
-        if target.config_env:
-            env[target.config_env] = str(config_path)
-        return self._start("candidate", argv, env, target.cpus, trial_dir, target.ready_timeout_s)
+        config_path = trial_dir / Path(target.config_path).name
+        port = free_port()
+        launch = candidate_launch(
+            target, candidate.build, candidate.runtime, port=port, config_path=str(config_path)
+        )
+        if launch.config is not None:
+            try:
+                write_config(launch.config, config_path, launch.config_format)
+            except ConfigFileError as exc:
+                raise TrialFailure(f"cannot write the config file: {exc}") from None
+        argv = [str(binary), *launch.args]
+        timeout = target.ready_timeout_s
+        return self._start("candidate", argv, launch.env, target.cpus, trial_dir, timeout, port)
 
     def _start_baseline(self, trial_dir: Path) -> tuple[Any, Any]:
         """(endpoint, process or None when the spec names a running host:port)."""
         from benchmark.endpoint import Endpoint
+        from benchmark.server_process import free_port
 
         baseline = self.spec.baseline
         if baseline.host_port is not None:
             host, port = baseline.host_port
             return Endpoint("baseline", host, port), None
         assert self.baseline_binary is not None
-        argv = [str(self.baseline_binary), *baseline.args]
+        port = free_port()
+        launch = baseline_launch(baseline, port=port)
+        argv = [str(self.baseline_binary), *launch.args]
         timeout = self.spec.target.ready_timeout_s
-        process = self._start("baseline", argv, {}, baseline.cpus, trial_dir, timeout)
+        process = self._start("baseline", argv, launch.env, baseline.cpus, trial_dir, timeout, port)
         return process.endpoint, process
 
     def _start(
@@ -205,12 +213,14 @@ class LocalRunner:
         cpus: str,
         trial_dir: Path,
         timeout_s: float,
+        port: int,
     ) -> Any:
         from benchmark.server_process import ServerProcess
 
         server = ServerProcess(
             argv,
             name=name,
+            port=port,
             cpus=cpus,
             env=env,
             cwd=trial_dir,

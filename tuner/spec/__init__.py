@@ -17,6 +17,8 @@ from tuner.spec._load import (
     parse_spec_text,
 )
 from tuner.spec._model import (
+    CONFIG_FORMATS,
+    DEFAULT_CONFIG_PATHS,
     DEFAULT_SPEC_NAME,
     OBJECTIVES,
     OUTCOME_NAMES,
@@ -36,6 +38,8 @@ from tuner.spec._model import (
 from tuner.spec._sections import parse_duration
 
 __all__ = [
+    "CONFIG_FORMATS",
+    "DEFAULT_CONFIG_PATHS",
     "DEFAULT_SPEC_NAME",
     "OBJECTIVES",
     "OUTCOME_NAMES",

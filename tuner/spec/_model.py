@@ -14,6 +14,8 @@ from optuna.study import StudyDirection
 from tuner.spec._expr import evaluate
 
 __all__ = [
+    "CONFIG_FORMATS",
+    "DEFAULT_CONFIG_PATHS",
     "DEFAULT_SPEC_NAME",
     "OBJECTIVES",
     "OUTCOME_NAMES",
@@ -38,6 +40,10 @@ PRUNERS = ("median", "none")
 #: Measured values a constraint may name; such constraints are checked after the run.
 OUTCOME_NAMES = ("fitness", "p99_ratio", "ci_low", "ci_high")
 DEFAULT_SPEC_NAME = "redis-throughput"
+#: How the config file is written: nested TOML, Redis's ``name value`` lines, nested JSON.
+CONFIG_FORMATS = ("toml", "redis", "json")
+#: The config file name each format gets unless ``target.config_path`` says otherwise.
+DEFAULT_CONFIG_PATHS = {"toml": "perf_config.toml", "redis": "redis.conf", "json": "config.json"}
 
 
 @dataclass(frozen=True)
@@ -102,11 +108,18 @@ class TargetSpec:
     args: tuple[str, ...]
     config_path: str = "perf_config.toml"
     config_env: str | None = None
+    #: Templates: ``{port}``, ``{config}`` and params are filled in per trial.
     env: dict[str, str] = field(default_factory=dict)
     build_env: dict[str, str] = field(default_factory=dict)
     cpus: str = "0"
     ready_timeout_s: float = 30.0
     compose: dict[str, Any] = field(default_factory=dict)
+    #: One of CONFIG_FORMATS: how the config file is written.
+    config_format: str = "toml"
+    #: Whether a config file is written at all (``{config}`` or ``config_env`` is used).
+    config_file: bool = True
+    #: The runtime params the file holds: those not named in ``args`` or ``env``.
+    file_params: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -117,6 +130,8 @@ class BaselineSpec:
     args: tuple[str, ...] = ()
     address: str | None = None
     cpus: str = "0"
+    #: Environment of a started baseline; values may hold ``{port}``.
+    env: dict[str, str] = field(default_factory=dict)
 
     @property
     def host_port(self) -> tuple[str, int] | None:

@@ -21,7 +21,8 @@ from tuner.spec._model import OUTCOME_NAMES, PARAM_KINDS, STAGES, ParamSpec
 
 __all__ = ["parse_params"]
 
-_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+#: Dotted names for nested TOML/JSON (``pool.capacity``); hyphens for Redis directives.
+_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)*$")
 
 
 def parse_params(raw: Any) -> tuple[ParamSpec, ...]:
@@ -66,7 +67,9 @@ def _parse_param(p: Mapping[str, Any], where: str) -> ParamSpec:
     name = str_field(p, f"{where}.name", required=True)
     assert name is not None
     if not _NAME_RE.match(name):
-        raise SpecError(f"{where}.name: {name!r} must be dotted identifiers like 'pool.capacity'")
+        raise SpecError(
+            f"{where}.name: {name!r} must be dotted names like 'pool.capacity' or 'io-threads'"
+        )
     kind = str_field(p, f"{where}.kind", required=True)
     if kind not in PARAM_KINDS:
         raise SpecError(f"{where}.kind: {kind!r} is not one of {', '.join(PARAM_KINDS)}")

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from tuner.spec._delivery import check_build_templates, placeholders, plan_delivery
 from tuner.spec._errors import SpecError
 from tuner.spec._fields import (
     cpus_field,
@@ -17,7 +17,13 @@ from tuner.spec._fields import (
     str_list,
     str_map,
 )
-from tuner.spec._model import BaselineSpec, ClientSpec, ParamSpec, TargetSpec
+from tuner.spec._model import (
+    DEFAULT_CONFIG_PATHS,
+    BaselineSpec,
+    ClientSpec,
+    ParamSpec,
+    TargetSpec,
+)
 
 __all__ = ["parse_baseline", "parse_client", "parse_target"]
 
@@ -33,6 +39,7 @@ def parse_target(t: Mapping[str, Any], base_dir: Path, params: tuple[ParamSpec, 
             "args",
             "config_path",
             "config_env",
+            "config_format",
             "env",
             "build_env",
             "cpus",
@@ -47,37 +54,35 @@ def parse_target(t: Mapping[str, Any], base_dir: Path, params: tuple[ParamSpec, 
     binary = str_field(t, "target.binary", required=True)
     assert binary is not None
     args = str_list(t, "target.args")
-    config_env = str_field(t, "target.config_env")
-    if not config_env and not any("{config}" in a for a in args):
-        raise SpecError(
-            "target.args: the config never reaches the server; put '{config}' in target.args "
-            "or set target.config_env"
-        )
-    if not any("{port}" in a for a in args):
-        raise SpecError("target.args: must contain '{port}' (the runner picks a free port)")
-    known = {p.name for p in params if p.is_build} | {"port", "config"}
-    for i, template in enumerate((*build_command, binary, *args)):
-        for ref in re.findall(r"\{([^{}]*)\}", template):
-            if ref not in known:
-                where = "target.build_command" if i < len(build_command) else "target.binary/args"
-                raise SpecError(f"{where}: {{{ref}}} is not a build param, {{port}} or {{config}}")
+    env = str_map(t, "target.env")
+    check_build_templates(build_command, binary, params)
+    plan = plan_delivery(
+        args=args,
+        env=env,
+        config_env=str_field(t, "target.config_env"),
+        config_format=str_field(t, "target.config_format"),
+        params=params,
+    )
     return TargetSpec(
         workdir=(base_dir / workdir).resolve(),
         build_command=tuple(build_command),
         binary=binary,
         args=tuple(args),
-        config_path=str_field(t, "target.config_path") or "perf_config.toml",
-        config_env=config_env,
-        env=str_map(t, "target.env"),
+        config_path=str_field(t, "target.config_path") or DEFAULT_CONFIG_PATHS[plan.config_format],
+        config_env=str_field(t, "target.config_env"),
+        env=env,
         build_env=str_map(t, "target.build_env"),
         cpus=cpus_field(t, "target.cpus", "0"),
         ready_timeout_s=positive(t, "target.ready_timeout_s", 30.0),
         compose=dict(section(t, "target.compose", required=False, key="compose")),
+        config_format=plan.config_format,
+        config_file=plan.config_file,
+        file_params=plan.file_params,
     )
 
 
 def parse_baseline(b: Mapping[str, Any]) -> BaselineSpec:
-    only_keys(b, "baseline", {"binary", "args", "address", "cpus"})
+    only_keys(b, "baseline", {"binary", "args", "address", "cpus", "env"})
     binary = str_field(b, "baseline.binary")
     address = str_field(b, "baseline.address")
     if (binary is None) == (address is None):
@@ -87,10 +92,24 @@ def parse_baseline(b: Mapping[str, Any]) -> BaselineSpec:
         if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise SpecError(f"baseline.address: {address!r} is not host:port")
     args = str_list(b, "baseline.args")
-    if binary is not None and not any("{port}" in a for a in args):
+    env = str_map(b, "baseline.env")
+    if address is not None and env:
+        raise SpecError("baseline.env: only for a baseline the runner starts (baseline.binary)")
+    for where, template in [
+        *((f"baseline.args[{i}]", a) for i, a in enumerate(args)),
+        *((f"baseline.env.{k}", v) for k, v in env.items()),
+    ]:
+        for ref in placeholders(template):
+            if ref != "port":
+                raise SpecError(f"{where}: {{{ref}}} is not {{port}} (the baseline has no params)")
+    if binary is not None and not any("{port}" in a for a in (*args, *env.values())):
         raise SpecError("baseline.args: must contain '{port}' when baseline.binary is set")
     return BaselineSpec(
-        binary=binary, args=tuple(args), address=address, cpus=cpus_field(b, "baseline.cpus", "0")
+        binary=binary,
+        args=tuple(args),
+        address=address,
+        cpus=cpus_field(b, "baseline.cpus", "0"),
+        env=env,
     )
 
 
