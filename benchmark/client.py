@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -13,6 +13,7 @@ from benchmark.endpoint import Endpoint
 from benchmark.errors import BenchmarkError
 from benchmark.pinning import DEFAULT_CLIENT_CPUS, DEFAULT_NICE, nice_prefix, taskset_prefix
 from benchmark.redis8 import find_redis8_bin_dir
+from benchmark.resp_pipeline import send_pipelined
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,15 @@ class BenchmarkClient(Protocol):
     ) -> ToolRun:
         """Run ``redis-cli -h HOST -p PORT ARGS`` (``--pipe`` reads ``stdin``); never raises
         for a non-zero exit."""
+        ...
+
+    def pipeline(
+        self, endpoint: Endpoint, commands: Iterable[Sequence[str]], *, timeout: float = 120.0
+    ) -> int:
+        """Send ``commands`` pipelined (FLUSHALL, the prefill); returns the replies read.
+
+        An error reply or a failed connection raises BenchmarkError.
+        """
         ...
 
 
@@ -125,3 +135,9 @@ class LocalClient:
             *args,
         ]
         return run_tool(argv, stdin=stdin, timeout=timeout)
+
+    def pipeline(
+        self, endpoint: Endpoint, commands: Iterable[Sequence[str]], *, timeout: float = 120.0
+    ) -> int:
+        """Through this process's own RESP client (:func:`benchmark.resp_pipeline`)."""
+        return send_pipelined(endpoint, commands, timeout=timeout)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from itertools import chain
+
 from benchmark.client import BenchmarkClient
 from benchmark.csv_format import CsvRow, parse_csv, row_for_test
 from benchmark.endpoint import Endpoint
 from benchmark.errors import BenchmarkError
-from benchmark.prefill import POP_KEYS, SIZE_COMMAND, payload, resp
+from benchmark.prefill import POP_KEYS, SIZE_COMMAND, commands
 from benchmark.workload import Workload
 
 
@@ -88,7 +90,10 @@ def cli_command(
 
 def flushall(client: BenchmarkClient, endpoint: Endpoint) -> None:
     """Empty the server so every run starts from the same state."""
-    cli_command(client, endpoint, "FLUSHALL")
+    try:
+        client.pipeline(endpoint, [["FLUSHALL"]], timeout=60.0)
+    except BenchmarkError as exc:
+        raise BenchmarkError(f"FLUSHALL on {endpoint} failed: {exc.message}") from None
 
 
 def prefill(
@@ -101,27 +106,19 @@ def prefill(
     *,
     flush: bool = False,
 ) -> None:
-    """Load the data ``test`` reads or pops (see benchmark.prefill) via ``redis-cli --pipe``.
+    """Load the data ``test`` reads or pops (see benchmark.prefill), pipelined.
 
-    With ``flush`` the same pipe starts with FLUSHALL: one tool start per run instead of
-    two, which on this VM is a good part of a short run's overhead.
+    With ``flush`` the same pipeline starts with FLUSHALL: one connection per run.
     """
     # Pipelined clients can overshoot -n by up to one pipeline each, so pops get a margin.
     count = requests + workload.clients * pipeline
-    data = payload(test, keyspace=workload.keyspace, data_size=workload.data_size, requests=count)
-    if flush:
-        data = resp(["FLUSHALL"]) + data
-    if not data:
-        return
-    run = client.cli(endpoint, ["--pipe"], stdin=data, timeout=120.0)
-    if run.returncode != 0 or "errors: 0," not in run.stdout:
+    fill = commands(test, keyspace=workload.keyspace, data_size=workload.data_size, requests=count)
+    sent = chain([["FLUSHALL"]] if flush else [], fill)
+    try:
+        client.pipeline(endpoint, sent, timeout=120.0)
+    except BenchmarkError as exc:
         what = "FLUSHALL and prefill" if flush else "prefill"
-        raise BenchmarkError(
-            f"{what} for {test} on {endpoint} failed (status {run.returncode}): "
-            f"{run.stdout.strip()[-300:]}",
-            stderr=run.stderr or run.stdout,
-            argv=run.argv,
-        )
+        raise BenchmarkError(f"{what} for {test} on {endpoint} failed: {exc.message}") from None
 
 
 def check_not_exhausted(client: BenchmarkClient, endpoint: Endpoint, test: str) -> None:

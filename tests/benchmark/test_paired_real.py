@@ -12,7 +12,7 @@ import contextlib
 import os
 import signal
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -155,6 +155,11 @@ class CpuThiefClient:
         timeout: float = 60.0,
     ) -> ToolRun:
         return self.inner.cli(endpoint, args, stdin=stdin, timeout=timeout)
+
+    def pipeline(
+        self, endpoint: Endpoint, commands: Iterable[Sequence[str]], *, timeout: float = 120.0
+    ) -> int:
+        return self.inner.pipeline(endpoint, commands, timeout=timeout)
 
 
 def test_ab_handicapped_candidate_is_detected_as_slower(

@@ -7,10 +7,12 @@ tuner itself may run on another machine (``DOCKER_HOST``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from benchmark.client import ToolRun, run_tool
 from benchmark.endpoint import Endpoint
+from benchmark.errors import BenchmarkError
+from benchmark.prefill import resp
 
 #: Seconds the in-container ``timeout`` fires before the host-side one, so a hung tool is
 #: killed inside the container (the docker CLI exiting alone would leave it running there).
@@ -38,6 +40,25 @@ class DockerExecClient:
     ) -> ToolRun:
         """Run ``redis-cli -h HOST -p PORT ARGS`` in the container (``--pipe`` reads stdin)."""
         return self._exec("redis-cli", endpoint, args, stdin=stdin, timeout=timeout)
+
+    def pipeline(
+        self, endpoint: Endpoint, commands: Iterable[Sequence[str]], *, timeout: float = 120.0
+    ) -> int:
+        """``redis-cli --pipe`` in the container: the endpoint is a container name on the
+        Docker network, which only the bench container can reach (``DOCKER_HOST``)."""
+        data = b"".join(resp(c) for c in commands)
+        if not data:
+            return 0
+        run = self.cli(endpoint, ["--pipe"], stdin=data, timeout=timeout)
+        if run.returncode != 0 or "errors: 0," not in run.stdout:
+            raise BenchmarkError(
+                f"redis-cli --pipe to {endpoint} failed (status {run.returncode}): "
+                f"{run.stdout.strip()[-300:]}",
+                stderr=run.stderr or run.stdout,
+                argv=run.argv,
+            )
+        replies = run.stdout.rsplit("replies: ", 1)[-1].strip()
+        return int(replies) if replies.isdigit() else 0
 
     def exec_argv(
         self, tool: str, endpoint: Endpoint, args: Sequence[str], *, timeout: float
