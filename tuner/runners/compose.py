@@ -42,9 +42,11 @@ from benchmark.endpoint import Endpoint
 from benchmark.errors import BenchmarkError
 from tuner.processes import owner_alive, owner_id
 from tuner.runners.base import Candidate, Measurement, Progress, ProgressCallback, TrialFailure
-from tuner.runners.build_cache import run_build_command, tail
+from tuner.runners.build_cache import render_template, run_build_command, tail
 from tuner.runners.compose_client import DockerExecClient
 from tuner.runners.config_file import write_config
+from tuner.runners.delivery import candidate_launch, template_values
+from tuner.spec import placeholders
 
 PROJECT = "redisevolve"
 PROJECT_LABEL = "org.redisevolve.project"
@@ -78,7 +80,8 @@ class ComposeServices:
     dockerfile: Path
     server_repository: str
     server_command: tuple[str, ...]
-    config_target: str
+    #: Where the trial's config file is mounted; None when the spec writes no file.
+    config_target: str | None
     redis_image: str
     redis_command: tuple[str, ...]
     bench_image: str
@@ -86,7 +89,9 @@ class ComposeServices:
     build_args: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, file: Path, *, docker: str = "docker") -> ComposeServices:
+    def load(
+        cls, file: Path, *, docker: str = "docker", config_suffix: str | None = ".toml"
+    ) -> ComposeServices:
         """Resolve ``file`` with the compose CLI; raises ComposeError naming the problem."""
         if not file.is_file():
             raise ComposeError(f"compose file {file} not found (set [target.compose] file)")
@@ -102,10 +107,14 @@ class ComposeServices:
             raise ComposeError(f"cannot run `docker compose config`: {exc}") from None
         if proc.returncode != 0:
             raise ComposeError(f"{file}: `docker compose config` failed: {proc.stderr.strip()}")
-        return cls.from_config(file, json.loads(proc.stdout))
+        return cls.from_config(file, json.loads(proc.stdout), config_suffix=config_suffix)
 
     @classmethod
-    def from_config(cls, file: Path, config: Mapping[str, Any]) -> ComposeServices:
+    def from_config(
+        cls, file: Path, config: Mapping[str, Any], *, config_suffix: str | None = ".toml"
+    ) -> ComposeServices:
+        """``config_suffix``: the config mount's file ending (``.conf`` for a redis-format
+        file); None when the spec writes no file and needs no mount."""
         services = config.get("services", {})
         for name in ("server", "redis", "bench"):
             if name not in services:
@@ -119,22 +128,61 @@ class ComposeServices:
         image = str(server.get("image", "redisevolve/server"))
         repository = image.rsplit(":", 1)[0] if ":" in image.split("/")[-1] else image
         mounts = [
-            v for v in server.get("volumes", []) if str(v.get("target", "")).endswith(".toml")
+            v
+            for v in server.get("volumes", [])
+            if config_suffix is not None and str(v.get("target", "")).endswith(config_suffix)
         ]
-        if not mounts:
-            raise ComposeError(f"{file}: services.server.volumes has no *.toml config mount")
+        if config_suffix is not None and not mounts:
+            raise ComposeError(
+                f"{file}: services.server.volumes has no *{config_suffix} config mount"
+            )
         return cls(
             file=file,
             context=context,
             dockerfile=dockerfile,
             server_repository=repository,
             server_command=tuple(str(a) for a in server.get("command") or ()),
-            config_target=str(mounts[0]["target"]),
+            config_target=str(mounts[0]["target"]) if mounts else None,
             redis_image=str(redis["image"]),
             redis_command=tuple(str(a) for a in redis.get("command") or ()),
             bench_image=str(bench["image"]),
             bench_command=tuple(str(a) for a in bench.get("command") or ("sleep", "infinity")),
             build_args={k: str(v) for k, v in (build.get("args") or {}).items()},
+        )
+
+
+def config_suffix(spec: Any) -> str | None:
+    """The config mount's file ending for ``spec`` (``.toml``, ``.conf``, ``.json``), None
+    when it writes no file."""
+    target = getattr(spec, "target", None)
+    if target is None:
+        return ".toml"
+    if not getattr(target, "config_file", True):
+        return None
+    return Path(target.config_path).suffix or ".conf"
+
+
+def check_command_delivery(spec: Any, services: ComposeServices) -> None:
+    """The compose server command must name the runtime params ``target.args`` names.
+
+    Containers run the command from docker-compose.yml (so ``docker compose up`` runs the
+    same thing); a param the spec delivers by flag must reach the container the same way.
+    """
+    target = getattr(spec, "target", None)
+    if target is None:
+        return
+    runtime = {p.name for p in spec.runtime_params}
+
+    def named(templates: Any) -> set[str]:
+        return {ref for t in templates for ref in placeholders(t) if ref in runtime}
+
+    wanted, found = named(target.args), named(services.server_command)
+    if wanted != found:
+        missing = ", ".join(sorted(wanted - found)) or "none"
+        extra = ", ".join(sorted(found - wanted)) or "none"
+        raise ComposeError(
+            f"{services.file}: services.server.command must name the same params as "
+            f"target.args (missing: {missing}; not in target.args: {extra})"
         )
 
 
@@ -314,8 +362,11 @@ class ComposeRunner:
         self.build_timeout_s = build_timeout_s
         self.work_dir = Path(work_dir or Path(tempfile.gettempdir()) / "redisevolve-compose")
         self.services = ComposeServices.load(
-            Path(compose_file) if compose_file else default_compose_file(spec), docker=docker
+            Path(compose_file) if compose_file else default_compose_file(spec),
+            docker=docker,
+            config_suffix=config_suffix(spec),
         )
+        check_command_delivery(spec, self.services)
         target, client = getattr(spec, "target", None), getattr(spec, "client", None)
         self.server_cpus = (
             server_cpus or os.environ.get(SERVER_CPUS_ENV) or getattr(target, "cpus", None) or "0"
@@ -531,26 +582,32 @@ class ComposeRunner:
             cpuset_cpus=self.server_cpus,
             labels=self._labels("redis"),
         )
-        config_path = write_config(runtime, config_dir / "perf_config.toml")
-        kwargs: dict[str, Any] = {}
-        if self.config_transport == "bind":
-            kwargs["volumes"] = {
-                str(config_path.resolve()): {"bind": self.services.config_target, "mode": "ro"}
-            }
+        target = self.spec.target
+        config_target = self.services.config_target or ""
+        launch = candidate_launch(target, {}, runtime, port=SERVER_PORT, config_path=config_target)
+        values = template_values({}, runtime, port=SERVER_PORT, config_path=config_target)
+        command = [render_template(a, values) for a in self.services.server_command]
+        kwargs: dict[str, Any] = {"environment": launch.env} if launch.env else {}
+        config_path: Path | None = None
+        if launch.config is not None and self.services.config_target is not None:
+            name = Path(self.services.config_target).name
+            config_path = write_config(launch.config, config_dir / name, launch.config_format)
+            if self.config_transport == "bind":
+                kwargs["volumes"] = {
+                    str(config_path.resolve()): {"bind": config_target, "mode": "ro"}
+                }
         container = self.engine.containers.create(
             tag,
-            list(self.services.server_command),
+            command,
             name=f"{self.prefix}-server",
             network=self.network_name,
             cpuset_cpus=self.server_cpus,
             labels={**self._labels("server"), TAG_LABEL: tag},
             **kwargs,
         )
-        if self.config_transport == "copy":
+        if self.config_transport == "copy" and config_path is not None:
             # Extracted at "/" with its parent dirs, which the image need not have.
-            container.put_archive(
-                "/", _tar_one(self.services.config_target, config_path.read_bytes())
-            )
+            container.put_archive("/", _tar_one(config_target, config_path.read_bytes()))
         container.start()
 
     def _wait_ready(

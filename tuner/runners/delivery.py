@@ -15,7 +15,7 @@ from tuner.runners.build_cache import render_template
 from tuner.runners.config_file import template_value
 from tuner.spec import BaselineSpec, TargetSpec
 
-__all__ = ["Launch", "baseline_launch", "candidate_launch"]
+__all__ = ["Launch", "baseline_launch", "candidate_launch", "template_values"]
 
 
 @dataclass(frozen=True)
@@ -39,9 +39,7 @@ def candidate_launch(
 ) -> Launch:
     """Fill ``target.args`` / ``[target.env]`` for one candidate; ``config_path`` is the
     path the server sees (a container's mount target under compose)."""
-    values: dict[str, str] = {name: str(value) for name, value in build.items()}
-    values.update({name: template_value(name, value) for name, value in runtime.items()})
-    values.update(port=str(port), config=config_path)
+    values = template_values(build, runtime, port=port, config_path=config_path)
     env = {name: render_template(value, values) for name, value in target.env.items()}
     if target.config_env:
         env[target.config_env] = config_path
@@ -54,6 +52,16 @@ def candidate_launch(
         config=config,
         config_format=target.config_format,
     )
+
+
+def template_values(
+    build: Mapping[str, Any], runtime: Mapping[str, Any], *, port: int, config_path: str
+) -> dict[str, str]:
+    """What each placeholder becomes: params, ``{port}`` and ``{config}``."""
+    values: dict[str, str] = {name: str(value) for name, value in build.items()}
+    values.update({name: template_value(name, value) for name, value in runtime.items()})
+    values.update(port=str(port), config=config_path)
+    return values
 
 
 def baseline_launch(baseline: BaselineSpec, *, port: int) -> Launch:

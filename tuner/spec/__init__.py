@@ -8,6 +8,7 @@ if it were ``<repo>/studies/redis-throughput.toml``, where ``<repo>`` is the nea
 ancestor of the working directory holding ``pyproject.toml`` and ``studies/`` (else cwd).
 """
 
+from tuner.spec._delivery import placeholders
 from tuner.spec._errors import SpecError
 from tuner.spec._load import (
     default_spec_text,
@@ -62,4 +63,5 @@ __all__ = [
     "parse_duration",
     "parse_spec",
     "parse_spec_text",
+    "placeholders",
 ]
