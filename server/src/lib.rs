@@ -2,8 +2,9 @@
 //!
 //! Layers point one way: `protocol` (frame, reply) -> `store` (values, db) -> `session` (client
 //! and shared state) -> `commands` (table, dispatch, families) -> `net` (connection, event loop).
-//! `config` and `longdouble` are leaves every layer may use. `tests/layers.rs` checks the order.
+//! `config`, `longdouble` and `alloc` are leaves every layer may use. `tests/layers.rs` checks the order.
 
+pub mod alloc;
 pub mod config;
 pub mod longdouble;
 
@@ -27,3 +28,15 @@ pub const ALLOCATOR: &str = "jemalloc";
 pub const ALLOCATOR: &str = "mimalloc";
 #[cfg(not(any(feature = "alloc-jemalloc", feature = "alloc-mimalloc")))]
 pub const ALLOCATOR: &str = "libc";
+
+#[cfg(feature = "alloc-jemalloc")]
+#[global_allocator]
+static GLOBAL: alloc::Counting<tikv_jemallocator::Jemalloc> = alloc::Counting(tikv_jemallocator::Jemalloc);
+
+#[cfg(all(feature = "alloc-mimalloc", not(feature = "alloc-jemalloc")))]
+#[global_allocator]
+static GLOBAL: alloc::Counting<mimalloc::MiMalloc> = alloc::Counting(mimalloc::MiMalloc);
+
+#[cfg(not(any(feature = "alloc-jemalloc", feature = "alloc-mimalloc")))]
+#[global_allocator]
+static GLOBAL: alloc::Counting<std::alloc::System> = alloc::Counting(std::alloc::System);

@@ -9,13 +9,7 @@ use rso::config::{resolve_path, Config};
 use rso::net::run;
 use rso::session::Shared;
 
-#[cfg(feature = "alloc-jemalloc")]
-#[global_allocator]
-static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
-#[cfg(all(feature = "alloc-mimalloc", not(feature = "alloc-jemalloc")))]
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+// The global allocator (counting, for INFO used_memory) is declared in the library (src/alloc.rs).
 
 const USAGE: &str = "usage: redis-server-optimized [--config PATH] [--port N] [--bind ADDR] \
                      [--check-config PATH]\n\

@@ -1,13 +1,13 @@
 //! The layers point one way: a module may use its own layer and the ones below it, never above.
 //!
-//! protocol -> store -> session -> commands -> net (config and longdouble are leaves).
+//! protocol -> store -> session -> commands -> net (config, longdouble and alloc are leaves).
 
 use std::path::{Path, PathBuf};
 
 /// Layer of a top-level module of the crate; higher may use lower.
 fn layer(module: &str) -> Option<usize> {
     match module {
-        "config" | "longdouble" => Some(0),
+        "config" | "longdouble" | "alloc" => Some(0),
         "protocol" => Some(1),
         "store" => Some(2),
         "session" => Some(3),

@@ -1,7 +1,11 @@
 //! PING ECHO HELLO SELECT QUIT RESET CLIENT.
 
 use crate::commands::table::{arity_error, eq_ic, int_arg, Args, Ctx, NOT_INTEGER};
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
 use crate::protocol::reply::Reply;
+use crate::session::{ClientInfo, ClientState};
 
 pub fn ping(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
     match args.len() {
@@ -26,21 +30,40 @@ pub fn hello(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
         }
         i = 2;
     }
+    let mut auth: Option<(&[u8], &[u8])> = None;
+    let mut name: Option<&[u8]> = None;
     while i < args.len() {
         let more = args.len() - i - 1;
         if eq_ic(args.get(i), "AUTH") && more >= 2 {
+            auth = Some((args.get(i + 1), args.get(i + 2)));
             i += 3;
         } else if eq_ic(args.get(i), "SETNAME") && more >= 1 {
-            let name = args.get(i + 1);
-            if !valid_client_name(name) {
+            if !valid_client_name(args.get(i + 1)) {
                 return ctx.err(BAD_NAME);
             }
-            set_name(ctx, name);
+            name = Some(args.get(i + 1));
             i += 2;
         } else {
             let opt = String::from_utf8_lossy(args.get(i)).into_owned();
             return ctx.err(&format!("ERR Syntax error in HELLO option '{opt}'"));
         }
+    }
+    // Like Redis's helloCommand: authenticate first, then require it, then name and protocol.
+    if let Some((user, password)) = auth {
+        if !ctx.shared.auth.check(user, password) {
+            return ctx.err(WRONGPASS);
+        }
+        ctx.client.authenticated = true;
+    }
+    if !ctx.client.authenticated && ctx.shared.auth.required() {
+        return ctx.err(
+            "NOAUTH HELLO must be called with the client already authenticated, otherwise the \
+             HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and \
+             select the RESP protocol version at the same time",
+        );
+    }
+    if let Some(name) = name {
+        set_name(ctx, name);
     }
     ctx.client.resp = proto;
     crate::protocol::reply::set_resp3(proto == 3);
@@ -62,6 +85,31 @@ pub fn hello(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
     out.array(0);
 }
 
+const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
+
+/// AUTH [user] password: the default user and `requirepass` (CONFIG SET requirepass) only.
+pub fn auth(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
+    let (user, password): (&[u8], &[u8]) = match args.len() {
+        2 => {
+            if !ctx.shared.auth.required() {
+                return ctx.err(
+                    "ERR AUTH <password> called without any password configured for the default \
+                     user. Are you sure your configuration is correct?",
+                );
+            }
+            (b"default", args.get(1))
+        }
+        3 => (args.get(1), args.get(2)),
+        _ => return ctx.err(crate::commands::table::SYNTAX),
+    };
+    if ctx.shared.auth.check(user, password) {
+        ctx.client.authenticated = true;
+        ctx.out.ok();
+    } else {
+        ctx.err(WRONGPASS);
+    }
+}
+
 pub fn select(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
     match int_arg(args.get(1)) {
         None => ctx.err(NOT_INTEGER),
@@ -80,6 +128,8 @@ pub fn reset(ctx: &mut Ctx<'_, '_>, _args: &Args<'_>) {
     ctx.client.multi_dirty = false;
     set_name(ctx, b"");
     ctx.client.resp = 2;
+    // Back to the default user: authenticated only if it has no password (Redis's RESET).
+    ctx.client.authenticated = !ctx.shared.auth.required();
     crate::protocol::reply::set_resp3(false);
     ctx.out.simple(b"RESET");
 }
@@ -98,24 +148,35 @@ fn set_name(ctx: &mut Ctx<'_, '_>, name: &[u8]) {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-/// One CLIENT LIST line in Redis's field order (fields we do not track are reported as Redis's idle values).
-fn client_line(
-    id: u64,
-    addr: &str,
-    laddr: &str,
-    name: &[u8],
-    age: u64,
-    cmd: &str,
-    multi: i64,
-    thread: usize,
-) -> String {
+/// One CLIENT LIST line in Redis's field order. `fd`, `age`, `idle`, `qbuf`, `omem`, `tot-mem` and
+/// `resp` are real; fields of features this server lacks show Redis's values for an idle client.
+fn client_line(id: u64, info: &ClientInfo, started: Instant, own: Option<&ClientState>) -> String {
+    let a = &info.activity;
+    let load = |v: &std::sync::atomic::AtomicU64| v.load(Ordering::Relaxed);
+    // The calling client is being served right now: idle 0, its own name, command and MULTI state.
+    let (name, idle, cmd, multi) = match own {
+        Some(c) => (&c.name, 0, c.last_cmd, c.multi.as_ref().map_or(-1, |q| q.len() as i64)),
+        None => (&info.name, a.idle_secs(started), "NULL", -1),
+    };
+    let cmd = match cmd {
+        "client" => "client|list",
+        other => other,
+    };
     format!(
-        "id={id} addr={addr} laddr={laddr} fd=0 name={} age={age} idle=0 flags=N db=0 sub=0 psub=0 \
-         ssub=0 multi={multi} watch=0 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 \
-         oll=0 omem=0 tot-mem=0 events=r cmd={cmd} user=default redir=-1 resp=2 lib-name= \
-         lib-ver= io-thread={thread}",
-        String::from_utf8_lossy(name)
+        "id={id} addr={} laddr={} fd={} name={} age={} idle={idle} flags=N db=0 sub=0 psub=0 \
+         ssub=0 multi={multi} watch=0 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 \
+         oll=0 omem={} tot-mem={} events=r cmd={cmd} user=default redir=-1 resp={} lib-name= \
+         lib-ver= io-thread={}",
+        info.addr,
+        info.laddr,
+        info.fd,
+        String::from_utf8_lossy(name),
+        info.created.elapsed().as_secs(),
+        load(&a.qbuf),
+        load(&a.omem),
+        load(&a.tot_mem),
+        own.map_or(load(&a.resp), |c| u64::from(c.resp)),
+        info.thread,
     )
 }
 
@@ -161,18 +222,20 @@ pub fn client(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
             if !arity(argc == 2, ctx) {
                 return;
             }
-            let c = &ctx.client;
-            let multi = c.multi.as_ref().map(|q| q.len() as i64).unwrap_or(-1);
-            let line = client_line(
-                c.id,
-                &c.addr,
-                &c.laddr,
-                &c.name,
-                c.created.elapsed().as_secs(),
-                "client|info",
-                multi,
-                0,
-            );
+            let me =
+                ctx.shared.clients.lock().unwrap_or_else(|p| p.into_inner()).get(&ctx.client.id).cloned();
+            // A client run by the engine alone (no connection) has no registry entry.
+            let info = me.unwrap_or_else(|| ClientInfo {
+                name: Vec::new(),
+                addr: ctx.client.addr.clone(),
+                laddr: ctx.client.laddr.clone(),
+                created: ctx.client.created,
+                thread: 0,
+                fd: -1,
+                activity: Default::default(),
+            });
+            let mut line = client_line(ctx.client.id, &info, ctx.shared.started, Some(ctx.client));
+            line = line.replace(" cmd=client|list ", " cmd=client|info ");
             ctx.out.verbatim(format!("{line}\n").as_bytes());
         }
         b"list" => {
@@ -182,17 +245,8 @@ pub fn client(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
             let clients = ctx.shared.clients.lock().unwrap_or_else(|p| p.into_inner()).clone();
             let mut s = String::new();
             for (id, info) in &clients {
-                let cmd = if *id == ctx.client.id { "client|list" } else { "NULL" };
-                s.push_str(&client_line(
-                    *id,
-                    &info.addr,
-                    &info.laddr,
-                    &info.name,
-                    info.created.elapsed().as_secs(),
-                    cmd,
-                    -1,
-                    info.thread,
-                ));
+                let own = (*id == ctx.client.id).then_some(&*ctx.client);
+                s.push_str(&client_line(*id, info, ctx.shared.started, own));
                 s.push('\n');
             }
             ctx.out.verbatim(s.as_bytes());

@@ -3,8 +3,10 @@
 //! This is the whole command engine as the network layer sees it: it takes parsed arguments and
 //! appends the reply to a buffer, so it runs (and is tested) without a socket.
 
-use crate::commands::table::{self, Args, Ctx, F_TX_CONTROL};
-use crate::protocol::reply::Reply;
+use crate::commands::table::{self, Args, Ctx, F_DENYOOM, F_NO_AUTH, F_TX_CONTROL};
+use std::sync::atomic::Ordering;
+
+use crate::protocol::reply::{self, Reply};
 use crate::session::{ClientState, Shared};
 use crate::store::db::{CommandClock, Locked, Rng};
 
@@ -13,6 +15,19 @@ use crate::store::db::{CommandClock, Locked, Rng};
 /// `locked` may already hold a partition from the previous command of the same batch; it is kept
 /// when this command needs exactly that partition, else released before locking anew.
 pub fn execute<'a>(
+    args: &Args<'_>,
+    state: &mut ClientState,
+    out: &mut Vec<u8>,
+    shared: &'a Shared,
+    locked: &mut Locked<'a>,
+    rng: &mut Rng,
+    parts: &mut Vec<usize>,
+) {
+    run_one(args, state, out, shared, locked, rng, parts);
+    count_errors(shared);
+}
+
+fn run_one<'a>(
     args: &Args<'_>,
     state: &mut ClientState,
     out: &mut Vec<u8>,
@@ -47,6 +62,13 @@ pub fn execute<'a>(
         out.error(&msg);
         return;
     }
+    if !state.authenticated && spec.flags & F_NO_AUTH == 0 && shared.auth.required() {
+        return reject(spec, state, out, "NOAUTH Authentication required.");
+    }
+    let maxmemory = shared.maxmemory.load(Ordering::Relaxed);
+    if maxmemory != 0 && denied_on_oom(spec, state) && crate::alloc::used_memory() as u64 > maxmemory {
+        return reject(spec, state, out, OOM);
+    }
     state.last_cmd = spec.name;
     if let Some(queue) = state.multi.as_mut() {
         if spec.flags & F_TX_CONTROL == 0 {
@@ -78,7 +100,50 @@ pub fn execute<'a>(
     let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (spec.run)(&mut ctx, args)));
     if ran.is_err() {
         ctx.out.truncate(mark);
+        reply::take_error_replies(); // errors of the discarded partial reply were never sent
         ctx.out.error(&format!("ERR internal error while executing '{}'", spec.name));
+    }
+}
+
+/// Redis's error when `maxmemory` is exceeded under the noeviction policy.
+pub const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
+
+/// Whether running `spec` now may grow memory, as Redis 8.0 decides: a `denyoom` command (also
+/// when queued in MULTI), or EXEC of a transaction holding one.
+fn denied_on_oom(spec: &table::CommandSpec, state: &ClientState) -> bool {
+    if spec.flags & F_DENYOOM != 0 {
+        return true;
+    }
+    match state.multi.as_ref() {
+        Some(queue) if spec.name == "exec" => queue.iter().any(|(base, ranges)| {
+            let name = Args::new(base, ranges).get(0);
+            table::lookup(name).is_some_and(|c| c.flags & F_DENYOOM != 0)
+        }),
+        _ => false,
+    }
+}
+
+/// Refuses a command before it runs (Redis's rejectCommand): in MULTI the transaction is
+/// flagged, and a refused EXEC discards it.
+fn reject(spec: &table::CommandSpec, state: &mut ClientState, out: &mut Vec<u8>, msg: &str) {
+    if spec.name == "exec" {
+        state.multi = None;
+        state.multi_dirty = false;
+        out.error(&format!("EXECABORT Transaction discarded because of: {msg}"));
+        return;
+    }
+    if state.multi.is_some() {
+        state.multi_dirty = true;
+    }
+    out.error(msg);
+}
+
+/// Adds the error replies written on this thread to INFO's total_error_replies.
+#[inline]
+pub fn count_errors(shared: &Shared) {
+    let n = reply::take_error_replies();
+    if n != 0 {
+        shared.stats.error_replies.fetch_add(n, Ordering::Relaxed);
     }
 }
 

@@ -22,14 +22,27 @@ fn hash_mut<'c>(ctx: &'c mut Ctx<'_, '_>, key: &[u8]) -> Option<HashAndOut<'c>> 
     }
 }
 
-/// Read access to the hash at `key` (None when missing); replies WRONGTYPE for other types.
+/// Read access to the hash at `key` (None when missing; counted as a hit or miss); replies
+/// WRONGTYPE for other types.
 fn with_hash(
     ctx: &mut Ctx<'_, '_>,
     key: &[u8],
     f: impl FnOnce(Option<&mut Map<Bytes, Vec<u8>>>, &mut Vec<u8>),
 ) {
+    with_hash_lookup(ctx, key, true, f);
+}
+
+/// `with_hash` for a write command (`read` false: not a keyspace hit or miss, like lookupKeyWrite).
+fn with_hash_lookup(
+    ctx: &mut Ctx<'_, '_>,
+    key: &[u8],
+    read: bool,
+    f: impl FnOnce(Option<&mut Map<Bytes, Vec<u8>>>, &mut Vec<u8>),
+) {
     let Ctx { out, locked, db, .. } = ctx;
-    match locked.shard_idx(db.shard_of(key)).get_mut(key) {
+    let shard = locked.shard_idx(db.shard_of(key));
+    let found = if read { shard.get_read(key) } else { shard.get_mut(key) };
+    match found {
         None => f(None, out),
         Some(Entry { value: Value::Hash(h), .. }) => f(Some(h), out),
         Some(_) => wrongtype(out),
@@ -133,7 +146,7 @@ pub fn hvals(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
 pub fn hdel(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
     let k = args.get(1);
     let mut removed = 0;
-    with_hash(ctx, k, |h, out| {
+    with_hash_lookup(ctx, k, false, |h, out| {
         if let Some(h) = h {
             removed = args.from(2).filter(|f| h.swap_remove(*f).is_some()).count();
         }

@@ -32,7 +32,7 @@ pub fn unlink(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
 pub fn exists(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
     let mut n = 0;
     for k in args.from(1) {
-        if ctx.shard(k).contains(k) {
+        if ctx.shard(k).get_read(k).is_some() {
             n += 1;
         }
     }
@@ -41,7 +41,7 @@ pub fn exists(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
 
 pub fn type_(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
     let k = args.get(1);
-    let t = ctx.shard(k).get(k).map(|e| e.value.type_name()).unwrap_or("none");
+    let t = ctx.shard(k).get_read(k).map(|e| e.value.type_name()).unwrap_or("none");
     ctx.out.simple(t.as_bytes());
 }
 
@@ -112,7 +112,7 @@ pub fn pexpireat(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
 
 fn generic_ttl(ctx: &mut Ctx<'_, '_>, args: &Args<'_>, ms: bool) {
     let k = args.get(1);
-    let reply = match ctx.shard(k).get(k) {
+    let reply = match ctx.shard(k).get_read(k) {
         None => -2,
         Some(e) if e.expire_at == 0 => -1,
         Some(e) => {
@@ -137,7 +137,7 @@ pub fn pttl(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
 
 fn generic_expiretime(ctx: &mut Ctx<'_, '_>, args: &Args<'_>, ms: bool) {
     let k = args.get(1);
-    let reply = match ctx.shard(k).get(k) {
+    let reply = match ctx.shard(k).get_read(k) {
         None => -2,
         Some(e) if e.expire_at == 0 => -1,
         Some(e) if ms => e.expire_at as i64,

@@ -94,11 +94,12 @@ pub fn rpop(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
     pop(ctx, args, false);
 }
 
-/// Read access to a list: Ok(None) when missing, Err after replying WRONGTYPE.
+/// Access to a list (`$lookup`: `get_read` for read commands, counted as a hit or miss, or
+/// `get_mut`): replies `$missing` when absent, WRONGTYPE for another type.
 macro_rules! list_or_return {
-    ($ctx:expr, $k:expr, $missing:expr) => {{
+    ($ctx:expr, $k:expr, $missing:expr, $lookup:ident) => {{
         let Ctx { out, locked, db, .. } = $ctx;
-        match locked.shard_idx(db.shard_of($k)).get_mut($k) {
+        match locked.shard_idx(db.shard_of($k)).$lookup($k) {
             None => {
                 let f: fn(&mut Vec<u8>) = $missing;
                 return f(out);
@@ -110,7 +111,7 @@ macro_rules! list_or_return {
 }
 
 pub fn llen(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
-    let (l, out) = list_or_return!(ctx, args.get(1), |o| o.int(0));
+    let (l, out) = list_or_return!(ctx, args.get(1), |o| o.int(0), get_read);
     out.int(l.len() as i64);
 }
 
@@ -118,7 +119,7 @@ pub fn lrange(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
     let (Some(start), Some(end)) = (int_arg(args.get(2)), int_arg(args.get(3))) else {
         return ctx.err(NOT_INTEGER);
     };
-    let (l, out) = list_or_return!(ctx, args.get(1), |o| o.array(0));
+    let (l, out) = list_or_return!(ctx, args.get(1), |o| o.array(0), get_read);
     match clamp_range(start, end, l.len()) {
         None => out.array(0),
         Some((a, b)) => {
@@ -138,7 +139,7 @@ fn index(i: i64, len: usize) -> Option<usize> {
 pub fn lindex(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
     // Like Redis: the key is looked up (and type-checked) before the index is parsed.
     let idx = int_arg(args.get(2));
-    let (l, out) = list_or_return!(ctx, args.get(1), |o| o.null());
+    let (l, out) = list_or_return!(ctx, args.get(1), |o| o.null(), get_read);
     let Some(i) = idx else { return out.error(NOT_INTEGER) };
     match index(i, l.len()) {
         Some(i) => out.bulk(&l[i]),
@@ -148,7 +149,7 @@ pub fn lindex(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
 
 pub fn lset(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
     let idx = int_arg(args.get(2));
-    let (l, out) = list_or_return!(ctx, args.get(1), |o| o.error(NO_SUCH_KEY));
+    let (l, out) = list_or_return!(ctx, args.get(1), |o| o.error(NO_SUCH_KEY), get_mut);
     let Some(i) = idx else { return out.error(NOT_INTEGER) };
     match index(i, l.len()) {
         Some(i) => {
@@ -164,7 +165,7 @@ pub fn lrem(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
     let Some(count) = int_arg(args.get(2)) else { return ctx.err(NOT_INTEGER) };
     let v = args.get(3);
     let removed = {
-        let (l, _) = list_or_return!(&mut *ctx, k, |o| o.int(0));
+        let (l, _) = list_or_return!(&mut *ctx, k, |o| o.int(0), get_mut);
         let limit = if count == 0 { usize::MAX } else { count.unsigned_abs() as usize };
         let mut removed = 0usize;
         if count >= 0 {
@@ -199,7 +200,7 @@ pub fn ltrim(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
         return ctx.err(NOT_INTEGER);
     };
     {
-        let (l, _) = list_or_return!(&mut *ctx, k, |o| o.ok());
+        let (l, _) = list_or_return!(&mut *ctx, k, |o| o.ok(), get_mut);
         match clamp_range(start, end, l.len()) {
             None => l.clear(),
             Some((a, b)) => {
@@ -221,7 +222,7 @@ pub fn linsert(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
         return ctx.err(SYNTAX);
     };
     let (pivot, v) = (args.get(3), args.get(4));
-    let (l, out) = list_or_return!(ctx, args.get(1), |o| o.int(0));
+    let (l, out) = list_or_return!(ctx, args.get(1), |o| o.int(0), get_mut);
     match l.iter().position(|e| &**e == pivot) {
         None => out.int(-1),
         Some(i) => {

@@ -163,7 +163,8 @@ fn lookup<'c>(ctx: &'c mut Ctx<'_, '_>, args: &Args<'_>) -> Option<(u64, &'c Ent
     };
     let key = args.get(1);
     let Ctx { out, locked, db, .. } = ctx;
-    match locked.shard_idx(db.shard_of(key)).get(key) {
+    // A read lookup (Redis's lookupKeyReadOrReply): a keyspace hit or miss.
+    match locked.shard_idx(db.shard_of(key)).get_read(key).map(|e| &*e) {
         None => {
             reply(out, 0, &[]);
             None

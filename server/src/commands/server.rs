@@ -4,7 +4,7 @@ use std::sync::atomic::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::commands::table::{arity_error, eq_ic, glob_match, lookup, Args, Ctx, KeySpec, COMMANDS, SYNTAX};
-use crate::commands::table::{F_FAST, F_READONLY, F_WRITE};
+use crate::commands::table::{F_DENYOOM, F_FAST, F_NO_AUTH, F_READONLY, F_WRITE};
 use crate::config::KNOBS;
 use crate::protocol::reply::Reply;
 
@@ -19,8 +19,14 @@ fn command_info(out: &mut Vec<u8>, spec: &crate::commands::table::CommandSpec) {
     if spec.flags & F_READONLY != 0 {
         flags.push("readonly");
     }
+    if spec.flags & F_DENYOOM != 0 {
+        flags.push("denyoom");
+    }
     if spec.flags & F_FAST != 0 {
         flags.push("fast");
+    }
+    if spec.flags & F_NO_AUTH != 0 {
+        flags.push("no_auth");
     }
     out.array(flags.len());
     for f in flags {
@@ -86,11 +92,6 @@ pub fn command(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
     }
 }
 
-/// Approximate bytes of data, from the partitions (held locked by INFO).
-fn used_memory(ctx: &mut Ctx<'_, '_>) -> usize {
-    ctx.locked.shards().map(|s| s.approx_memory()).sum::<usize>() + rss_bytes().min(1 << 20)
-}
-
 fn rss_bytes() -> usize {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
@@ -152,14 +153,17 @@ pub fn info(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
         ));
     }
     if want("memory") {
-        let used = used_memory(ctx);
+        // Counted by the global allocator on every (de)allocation: O(1), no walk over the data.
+        let used = crate::alloc::used_memory();
         let rss = rss_bytes();
+        let maxmemory = shared.maxmemory.load(Ordering::Relaxed) as usize;
         sections.push(format!(
             "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\n\
-             used_memory_rss_human:{}\r\nmaxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\n\
-             mem_allocator:{}\r\n",
+             used_memory_rss_human:{}\r\nmaxmemory:{maxmemory}\r\nmaxmemory_human:{}\r\n\
+             maxmemory_policy:noeviction\r\nmem_allocator:{}\r\n",
             human(used),
             human(rss),
+            human(maxmemory),
             crate::ALLOCATOR
         ));
     }
@@ -172,12 +176,21 @@ pub fn info(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
     }
     if want("stats") {
         let s = &shared.stats;
-        let expired: u64 = ctx.locked.shards().map(|s| s.expired_keys).sum();
+        // Per-partition counters (INFO holds every partition): O(partitions), not O(keys).
+        let (expired, hits, misses) = ctx
+            .locked
+            .shards()
+            .fold((0, 0, 0), |(e, h, m), s| (e + s.expired_keys, h + s.keyspace_hits, m + s.keyspace_misses));
+        let ops_per_sec = shared.ops.lock().unwrap_or_else(|p| p.into_inner()).per_sec();
+        // Errors of this command batch not yet added to the shared counter are included.
+        let errors =
+            s.error_replies.load(Ordering::Relaxed) + crate::protocol::reply::pending_error_replies();
         sections.push(format!(
             "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\n\
+             instantaneous_ops_per_sec:{ops_per_sec}\r\n\
              total_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:0\r\n\
-             expired_keys:{expired}\r\nevicted_keys:0\r\ntotal_error_replies:0\r\n\
-             protocol_errors:{}\r\n",
+             expired_keys:{expired}\r\nevicted_keys:0\r\nkeyspace_hits:{hits}\r\n\
+             keyspace_misses:{misses}\r\ntotal_error_replies:{errors}\r\nprotocol_errors:{}\r\n",
             s.connections_received.load(Ordering::Relaxed),
             s.commands.load(Ordering::Relaxed),
             s.net_input_bytes.load(Ordering::Relaxed),
@@ -203,15 +216,90 @@ pub fn info(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
     ctx.out.verbatim(sections.join("\r\n").as_bytes());
 }
 
-/// CONFIG GET answers for Redis settings clients commonly ask about (redis-benchmark asks two).
-const REDIS_SETTINGS: &[(&str, &str)] = &[
-    ("save", ""),
-    ("appendonly", "no"),
-    ("databases", "1"),
-    ("maxmemory", "0"),
-    ("maxmemory-policy", "noeviction"),
-    ("proto-max-bulk-len", "536870912"),
+/// Redis settings CONFIG GET answers (redis-benchmark asks for two) and CONFIG SET accepts
+/// where the value is true here; `requirepass` and `maxmemory` are live.
+const REDIS_SETTINGS: &[&str] = &[
+    "save",
+    "appendonly",
+    "databases",
+    "maxmemory",
+    "maxmemory-policy",
+    "proto-max-bulk-len",
+    "requirepass",
 ];
+
+const MAX_BULK: u64 = 512 * 1024 * 1024;
+
+fn redis_setting(ctx: &Ctx<'_, '_>, name: &str) -> String {
+    match name {
+        "save" => String::new(),
+        "appendonly" => "no".into(),
+        "databases" => "1".into(),
+        "maxmemory" => ctx.shared.maxmemory.load(Ordering::Relaxed).to_string(),
+        "maxmemory-policy" => "noeviction".into(),
+        "proto-max-bulk-len" => MAX_BULK.to_string(),
+        "requirepass" => String::from_utf8_lossy(&ctx.shared.auth.password()).into_owned(),
+        _ => String::new(),
+    }
+}
+
+/// Redis's memtoull: bytes with an optional k/kb/m/mb/g/gb unit (k = 1000, kb = 1024).
+fn parse_memory(raw: &str) -> Option<u64> {
+    let lower = raw.to_ascii_lowercase();
+    let digits = lower.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let mul: u64 = match &lower[digits.len()..] {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" => 1024,
+        "m" => 1000 * 1000,
+        "mb" => 1024 * 1024,
+        "g" => 1000 * 1000 * 1000,
+        "gb" => 1024 * 1024 * 1024,
+        _ => return None,
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse::<u64>().ok()?.checked_mul(mul)
+}
+
+/// A validated CONFIG SET pair, applied only once every pair was accepted.
+enum ConfigUpdate {
+    Knob(String, usize),
+    Maxmemory(u64),
+    Requirepass(Vec<u8>),
+    /// The value is what this server already does (e.g. `save ""`).
+    Unchanged,
+}
+
+/// Validates a Redis setting for CONFIG SET: only values that are true here are accepted.
+fn redis_setting_update(name: &str, raw: &[u8]) -> Result<ConfigUpdate, String> {
+    let text = String::from_utf8_lossy(raw).into_owned();
+    let fail = |why: &str| format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {why}");
+    match name {
+        "maxmemory" => parse_memory(&text)
+            .map(ConfigUpdate::Maxmemory)
+            .ok_or_else(|| fail("argument must be a memory value")),
+        "maxmemory-policy" => match text.to_ascii_lowercase().as_str() {
+            "noeviction" => Ok(ConfigUpdate::Unchanged),
+            "volatile-lru" | "volatile-lfu" | "volatile-random" | "volatile-ttl" | "allkeys-lru"
+            | "allkeys-lfu" | "allkeys-random" => {
+                Err(fail("eviction is not implemented by this server: only noeviction is supported"))
+            }
+            _ => Err(fail(
+                "argument(s) must be one of the following: volatile-lru, volatile-lfu, volatile-random, \
+                 volatile-ttl, allkeys-lru, allkeys-lfu, allkeys-random, noeviction",
+            )),
+        },
+        "requirepass" => Ok(ConfigUpdate::Requirepass(raw.to_vec())),
+        "save" if text.trim().is_empty() => Ok(ConfigUpdate::Unchanged),
+        "appendonly" if text.eq_ignore_ascii_case("no") => Ok(ConfigUpdate::Unchanged),
+        "proto-max-bulk-len" if parse_memory(&text) == Some(MAX_BULK) => Ok(ConfigUpdate::Unchanged),
+        "databases" => Err(fail("can't set immutable config")),
+        "save" | "appendonly" => Err(fail("persistence is not implemented by this server")),
+        _ => Err(fail("only the default value is supported by this server")),
+    }
+}
 
 pub fn config(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
     let sub = args.get(1).to_ascii_lowercase();
@@ -228,9 +316,9 @@ pub fn config(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
                         pairs.push((k.name.to_string(), v.to_string()));
                     }
                 }
-                for (n, v) in REDIS_SETTINGS {
+                for n in REDIS_SETTINGS {
                     if glob_match(pat, n.as_bytes(), true) && !pairs.iter().any(|(p, _)| p == n) {
-                        pairs.push((n.to_string(), v.to_string()));
+                        pairs.push((n.to_string(), redis_setting(ctx, n)));
                     }
                 }
                 if pat.eq_ignore_ascii_case(b"port") {
@@ -256,8 +344,11 @@ pub fn config(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
                 let name = String::from_utf8_lossy(args.get(i)).to_ascii_lowercase();
                 let raw = String::from_utf8_lossy(args.get(i + 1)).into_owned();
                 let Some(spec) = KNOBS.iter().find(|k| k.name == name) else {
-                    if REDIS_SETTINGS.iter().any(|(n, _)| *n == name) {
-                        updates.push((name, 0));
+                    if REDIS_SETTINGS.contains(&name.as_str()) {
+                        match redis_setting_update(&name, args.get(i + 1)) {
+                            Ok(u) => updates.push(u),
+                            Err(e) => return ctx.err(&e),
+                        }
                         continue;
                     }
                     return ctx.err(&format!(
@@ -273,7 +364,7 @@ pub fn config(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
                     ));
                 }
                 match raw.parse::<i64>() {
-                    Ok(v) if v >= spec.min && v <= spec.max => updates.push((name, v as usize)),
+                    Ok(v) if v >= spec.min && v <= spec.max => updates.push(ConfigUpdate::Knob(name, v as usize)),
                     _ => {
                         return ctx.err(&format!(
                             "ERR CONFIG SET failed (possibly related to argument '{name}') - argument must be between {} and {} inclusive",
@@ -283,12 +374,19 @@ pub fn config(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
                 }
             }
             let live = &ctx.shared.live;
-            for (name, v) in updates {
-                match name.as_str() {
-                    "buffers.max_size" => live.max_size.store(v, Ordering::Relaxed),
-                    "batching.min_pipeline_buffer" => live.min_pipeline_buffer.store(v, Ordering::Relaxed),
-                    "batching.batch_threshold" => live.batch_threshold.store(v, Ordering::Relaxed),
-                    _ => {}
+            for update in updates {
+                match update {
+                    ConfigUpdate::Knob(name, v) => match name.as_str() {
+                        "buffers.max_size" => live.max_size.store(v, Ordering::Relaxed),
+                        "batching.min_pipeline_buffer" => {
+                            live.min_pipeline_buffer.store(v, Ordering::Relaxed)
+                        }
+                        "batching.batch_threshold" => live.batch_threshold.store(v, Ordering::Relaxed),
+                        _ => {}
+                    },
+                    ConfigUpdate::Maxmemory(v) => ctx.shared.maxmemory.store(v, Ordering::Relaxed),
+                    ConfigUpdate::Requirepass(p) => ctx.shared.auth.set_password(&p),
+                    ConfigUpdate::Unchanged => {}
                 }
             }
             ctx.out.ok();
@@ -300,6 +398,13 @@ pub fn config(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
             s.net_input_bytes.store(0, Ordering::Relaxed);
             s.net_output_bytes.store(0, Ordering::Relaxed);
             s.rejected_protocol.store(0, Ordering::Relaxed);
+            s.error_replies.store(0, Ordering::Relaxed);
+            crate::protocol::reply::take_error_replies();
+            *ctx.shared.ops.lock().unwrap_or_else(|p| p.into_inner()) = Default::default();
+            // CONFIG holds every partition (its table entry), so the partition counters reset too.
+            for shard in ctx.locked.shards() {
+                shard.reset_stats();
+            }
             ctx.out.ok();
         }
         b"rewrite" => ctx.err("ERR The server is running without a config file"),

@@ -34,10 +34,11 @@ pub fn srem(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
     ctx.out.int(removed as i64);
 }
 
-/// Runs `f` on the set at `key` (None when missing); replies WRONGTYPE for other types.
+/// Runs `f` on the set at `key` (None when missing; a read, counted as a hit or miss);
+/// replies WRONGTYPE for other types.
 fn with_set(ctx: &mut Ctx<'_, '_>, key: &[u8], f: impl FnOnce(Option<&mut Set<Bytes>>, &mut Vec<u8>)) {
     let Ctx { out, locked, db, .. } = ctx;
-    match locked.shard_idx(db.shard_of(key)).get_mut(key) {
+    match locked.shard_idx(db.shard_of(key)).get_read(key) {
         None => f(None, out),
         Some(Entry { value: Value::Set(s), .. }) => f(Some(s), out),
         Some(_) => wrongtype(out),
@@ -130,7 +131,7 @@ pub fn srandmember(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
     };
     let limit = ctx.shared.config.max_reply_size;
     let Ctx { out, locked, db, rng, .. } = ctx;
-    let set = match locked.shard_idx(db.shard_of(k)).get_mut(k) {
+    let set = match locked.shard_idx(db.shard_of(k)).get_read(k) {
         None => return if count.is_some() { out.array(0) } else { out.null() },
         Some(Entry { value: Value::Set(s), .. }) => s,
         Some(_) => return wrongtype(out),
@@ -187,8 +188,9 @@ enum SetOp {
 /// Computes the operation over `keys`; Err(()) after replying WRONGTYPE.
 fn compute(ctx: &mut Ctx<'_, '_>, keys: &[&[u8]], op: SetOp) -> Result<Vec<Bytes>, ()> {
     let mut sets: Vec<Option<Set<Bytes>>> = Vec::with_capacity(keys.len());
+    // Every source is a read lookup, for the STORE variants too (Redis's lookupKeyRead).
     for k in keys {
-        match ctx.shard(k).get(k) {
+        match ctx.shard(k).get_read(k).map(|e| &*e) {
             None => sets.push(None),
             Some(Entry { value: Value::Set(s), .. }) => sets.push(Some(s.clone())),
             Some(_) => {

@@ -134,7 +134,7 @@ pub fn xadd(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
 pub fn xlen(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
     let k = args.get(1);
     let Ctx { out, locked, db, .. } = ctx;
-    match locked.shard_idx(db.shard_of(k)).get(k) {
+    match locked.shard_idx(db.shard_of(k)).get_read(k).map(|e| &*e) {
         None => out.int(0),
         Some(Entry { value: Value::Stream(s), .. }) => out.int(s.len() as i64),
         Some(_) => wrongtype(out),
@@ -174,7 +174,7 @@ fn generic_range(ctx: &mut Ctx<'_, '_>, args: &Args<'_>, rev: bool) {
     }
     let k = args.get(1);
     let Ctx { out, locked, db, .. } = ctx;
-    let s = match locked.shard_idx(db.shard_of(k)).get(k) {
+    let s = match locked.shard_idx(db.shard_of(k)).get_read(k).map(|e| &*e) {
         None => return out.array(0),
         Some(Entry { value: Value::Stream(s), .. }) => s,
         Some(_) => return wrongtype(out),

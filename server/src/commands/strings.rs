@@ -13,7 +13,7 @@ const MAX_STRING: usize = 512 * 1024 * 1024;
 pub fn get(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
     let k = args.get(1);
     let Ctx { out, locked, db, .. } = ctx;
-    match locked.shard_idx(db.shard_of(k)).get(k) {
+    match locked.shard_idx(db.shard_of(k)).get_read(k).map(|e| &*e) {
         None => out.null(),
         Some(Entry { value: Value::Str(s), .. }) => out.bulk(s),
         Some(_) => wrongtype(out),
@@ -79,7 +79,9 @@ pub fn set(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
         }
         return out.ok();
     }
-    let (exists, old_ttl) = match shard.get(key) {
+    // Only SET ... GET reads the key (Redis's getGenericCommand, a counted lookup).
+    let found = if get { shard.get_read(key) } else { shard.get_mut(key) };
+    let (exists, old_ttl) = match found.map(|e| &*e) {
         None => (false, 0),
         Some(e) => {
             if get && !matches!(e.value, Value::Str(_)) {
@@ -153,7 +155,7 @@ pub fn mget(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
     let Ctx { out, locked, db, .. } = ctx;
     out.array(args.len() - 1);
     for k in args.from(1) {
-        match locked.shard_idx(db.shard_of(k)).get(k) {
+        match locked.shard_idx(db.shard_of(k)).get_read(k).map(|e| &*e) {
             Some(Entry { value: Value::Str(s), .. }) => out.bulk(s),
             _ => out.null(),
         }
@@ -257,7 +259,7 @@ pub fn append(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
 pub fn strlen(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
     let k = args.get(1);
     let Ctx { out, locked, db, .. } = ctx;
-    match locked.shard_idx(db.shard_of(k)).get(k) {
+    match locked.shard_idx(db.shard_of(k)).get_read(k).map(|e| &*e) {
         None => out.int(0),
         Some(Entry { value: Value::Str(s), .. }) => out.int(s.len() as i64),
         Some(_) => wrongtype(out),
@@ -267,7 +269,7 @@ pub fn strlen(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
 pub fn getset(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
     let k = args.get(1);
     let (shard, out) = ctx.shard_out(k);
-    match shard.get(k) {
+    match shard.get_read(k).map(|e| &*e) {
         None => out.null(),
         Some(Entry { value: Value::Str(s), .. }) => out.bulk(s),
         Some(_) => return wrongtype(out),
@@ -278,7 +280,7 @@ pub fn getset(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
 pub fn getdel(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
     let k = args.get(1);
     let (shard, out) = ctx.shard_out(k);
-    match shard.get(k) {
+    match shard.get_read(k).map(|e| &*e) {
         None => out.null(),
         Some(Entry { value: Value::Str(s), .. }) => {
             out.bulk(s);
@@ -294,7 +296,7 @@ pub fn getrange(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
         return ctx.err(NOT_INTEGER);
     };
     let Ctx { out, locked, db, .. } = ctx;
-    match locked.shard_idx(db.shard_of(k)).get(k) {
+    match locked.shard_idx(db.shard_of(k)).get_read(k).map(|e| &*e) {
         None => out.bulk(b""),
         Some(Entry { value: Value::Str(s), .. }) => match getrange_bounds(start, end, s.len()) {
             Some((a, b)) => out.bulk(&s[a..=b]),

@@ -117,6 +117,10 @@ pub const F_WRITE: u32 = 1;
 pub const F_TX_CONTROL: u32 = 2;
 pub const F_READONLY: u32 = 4;
 pub const F_FAST: u32 = 8;
+/// May grow memory: refused with OOM while used memory exceeds `maxmemory` (Redis's `denyoom`).
+pub const F_DENYOOM: u32 = 16;
+/// Allowed before the client authenticated (Redis's `no-auth`).
+pub const F_NO_AUTH: u32 = 32;
 
 pub type Handler = fn(&mut Ctx<'_, '_>, &Args<'_>);
 
@@ -180,6 +184,8 @@ const W: u32 = F_WRITE;
 const R: u32 = F_READONLY;
 const WF: u32 = F_WRITE | F_FAST;
 const RF: u32 = F_READONLY | F_FAST;
+const WM: u32 = F_WRITE | F_DENYOOM;
+const WMF: u32 = F_WRITE | F_DENYOOM | F_FAST;
 const N: KeySpec = KeySpec::None;
 const ALL: KeySpec = KeySpec::All;
 const K1: KeySpec = keys(1, 1, 1);
@@ -190,15 +196,16 @@ pub static COMMANDS: &[CommandSpec] = &[
     // connection
     cmd!("ping", -1, N, F_FAST, c::ping),
     cmd!("echo", 2, N, F_FAST, c::echo),
-    cmd!("hello", -1, N, F_FAST, c::hello),
+    cmd!("hello", -1, N, F_FAST | F_NO_AUTH, c::hello),
+    cmd!("auth", -2, N, F_FAST | F_NO_AUTH, c::auth),
     cmd!("select", 2, N, F_FAST, c::select),
-    cmd!("quit", -1, N, F_TX_CONTROL | F_FAST, c::quit),
-    cmd!("reset", 1, N, F_TX_CONTROL | F_FAST, c::reset),
+    cmd!("quit", -1, N, F_TX_CONTROL | F_FAST | F_NO_AUTH, c::quit),
+    cmd!("reset", 1, N, F_TX_CONTROL | F_FAST | F_NO_AUTH, c::reset),
     cmd!("client", -2, N, 0, c::client),
     // server
     cmd!("command", -1, N, 0, s::command),
     cmd!("info", -1, ALL, 0, s::info),
-    cmd!("config", -2, N, 0, s::config),
+    cmd!("config", -2, ALL, 0, s::config),
     cmd!("dbsize", 1, ALL, RF, s::dbsize),
     cmd!("flushdb", -1, ALL, W, s::flushdb),
     cmd!("flushall", -1, ALL, W, s::flushdb),
@@ -225,41 +232,41 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("randomkey", 1, ALL, R, k::randomkey),
     // strings
     cmd!("get", 2, K1, RF, sg::get),
-    cmd!("set", -3, K1, W, sg::set),
-    cmd!("setnx", 3, K1, WF, sg::setnx),
-    cmd!("setex", 4, K1, W, sg::setex),
-    cmd!("psetex", 4, K1, W, sg::psetex),
+    cmd!("set", -3, K1, WM, sg::set),
+    cmd!("setnx", 3, K1, WMF, sg::setnx),
+    cmd!("setex", 4, K1, WM, sg::setex),
+    cmd!("psetex", 4, K1, WM, sg::psetex),
     cmd!("mget", -2, KN, RF, sg::mget),
-    cmd!("mset", -3, keys(1, -1, 2), W, sg::mset),
-    cmd!("msetnx", -3, keys(1, -1, 2), W, sg::msetnx),
-    cmd!("incr", 2, K1, WF, sg::incr),
-    cmd!("decr", 2, K1, WF, sg::decr),
-    cmd!("incrby", 3, K1, WF, sg::incrby),
-    cmd!("decrby", 3, K1, WF, sg::decrby),
-    cmd!("incrbyfloat", 3, K1, WF, sg::incrbyfloat),
-    cmd!("append", 3, K1, WF, sg::append),
+    cmd!("mset", -3, keys(1, -1, 2), WM, sg::mset),
+    cmd!("msetnx", -3, keys(1, -1, 2), WM, sg::msetnx),
+    cmd!("incr", 2, K1, WMF, sg::incr),
+    cmd!("decr", 2, K1, WMF, sg::decr),
+    cmd!("incrby", 3, K1, WMF, sg::incrby),
+    cmd!("decrby", 3, K1, WMF, sg::decrby),
+    cmd!("incrbyfloat", 3, K1, WMF, sg::incrbyfloat),
+    cmd!("append", 3, K1, WMF, sg::append),
     cmd!("strlen", 2, K1, RF, sg::strlen),
-    cmd!("getset", 3, K1, WF, sg::getset),
+    cmd!("getset", 3, K1, WMF, sg::getset),
     cmd!("getdel", 2, K1, WF, sg::getdel),
     cmd!("getrange", 4, K1, R, sg::getrange),
     cmd!("substr", 4, K1, R, sg::getrange),
-    cmd!("setrange", 4, K1, W, sg::setrange),
+    cmd!("setrange", 4, K1, WM, sg::setrange),
     // lists
-    cmd!("lpush", -3, K1, WF, l::lpush),
-    cmd!("rpush", -3, K1, WF, l::rpush),
-    cmd!("lpushx", -3, K1, WF, l::lpushx),
-    cmd!("rpushx", -3, K1, WF, l::rpushx),
+    cmd!("lpush", -3, K1, WMF, l::lpush),
+    cmd!("rpush", -3, K1, WMF, l::rpush),
+    cmd!("lpushx", -3, K1, WMF, l::lpushx),
+    cmd!("rpushx", -3, K1, WMF, l::rpushx),
     cmd!("lpop", -2, K1, WF, l::lpop),
     cmd!("rpop", -2, K1, WF, l::rpop),
     cmd!("llen", 2, K1, RF, l::llen),
     cmd!("lrange", 4, K1, R, l::lrange),
     cmd!("lindex", 3, K1, R, l::lindex),
-    cmd!("lset", 4, K1, W, l::lset),
+    cmd!("lset", 4, K1, WM, l::lset),
     cmd!("lrem", 4, K1, W, l::lrem),
     cmd!("ltrim", 4, K1, W, l::ltrim),
-    cmd!("linsert", 5, K1, W, l::linsert),
+    cmd!("linsert", 5, K1, WM, l::linsert),
     // sets
-    cmd!("sadd", -3, K1, WF, st::sadd),
+    cmd!("sadd", -3, K1, WMF, st::sadd),
     cmd!("srem", -3, K1, WF, st::srem),
     cmd!("smembers", 2, K1, R, st::smembers),
     cmd!("sismember", 3, K1, RF, st::sismember),
@@ -270,32 +277,32 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("sinter", -2, KN, R, st::sinter),
     cmd!("sunion", -2, KN, R, st::sunion),
     cmd!("sdiff", -2, KN, R, st::sdiff),
-    cmd!("sinterstore", -3, KN, W, st::sinterstore),
-    cmd!("sunionstore", -3, KN, W, st::sunionstore),
-    cmd!("sdiffstore", -3, KN, W, st::sdiffstore),
+    cmd!("sinterstore", -3, KN, WM, st::sinterstore),
+    cmd!("sunionstore", -3, KN, WM, st::sunionstore),
+    cmd!("sdiffstore", -3, KN, WM, st::sdiffstore),
     cmd!("sscan", -3, K1, R, sc::sscan),
     // hashes
-    cmd!("hset", -4, K1, WF, h::hset),
-    cmd!("hmset", -4, K1, WF, h::hmset),
-    cmd!("hsetnx", 4, K1, WF, h::hsetnx),
+    cmd!("hset", -4, K1, WMF, h::hset),
+    cmd!("hmset", -4, K1, WMF, h::hmset),
+    cmd!("hsetnx", 4, K1, WMF, h::hsetnx),
     cmd!("hget", 3, K1, RF, h::hget),
     cmd!("hmget", -3, K1, RF, h::hmget),
     cmd!("hgetall", 2, K1, R, h::hgetall),
     cmd!("hdel", -3, K1, WF, h::hdel),
     cmd!("hlen", 2, K1, RF, h::hlen),
     cmd!("hexists", 3, K1, RF, h::hexists),
-    cmd!("hincrby", 4, K1, WF, h::hincrby),
-    cmd!("hincrbyfloat", 4, K1, WF, h::hincrbyfloat),
+    cmd!("hincrby", 4, K1, WMF, h::hincrby),
+    cmd!("hincrbyfloat", 4, K1, WMF, h::hincrbyfloat),
     cmd!("hkeys", 2, K1, R, h::hkeys),
     cmd!("hvals", 2, K1, R, h::hvals),
     cmd!("hstrlen", 3, K1, RF, h::hstrlen),
     cmd!("hscan", -3, K1, R, sc::hscan),
     // sorted sets
-    cmd!("zadd", -4, K1, WF, z::zadd),
+    cmd!("zadd", -4, K1, WMF, z::zadd),
     cmd!("zrem", -3, K1, WF, z::zrem),
     cmd!("zscore", 3, K1, RF, z::zscore),
     cmd!("zmscore", -3, K1, RF, z::zmscore),
-    cmd!("zincrby", 4, K1, WF, z::zincrby),
+    cmd!("zincrby", 4, K1, WMF, z::zincrby),
     cmd!("zcard", 2, K1, RF, z::zcard),
     cmd!("zcount", 4, K1, RF, z::zcount),
     cmd!("zrank", -3, K1, RF, z::zrank),
@@ -308,7 +315,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("zpopmax", -2, K1, WF, z::zpopmax),
     cmd!("zscan", -3, K1, R, sc::zscan),
     // streams
-    cmd!("xadd", -5, K1, WF, x::xadd),
+    cmd!("xadd", -5, K1, WMF, x::xadd),
     cmd!("xlen", 2, K1, RF, x::xlen),
     cmd!("xrange", -4, K1, R, x::xrange),
     cmd!("xrevrange", -4, K1, R, x::xrevrange),

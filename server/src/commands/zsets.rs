@@ -8,10 +8,23 @@ use crate::protocol::reply::Reply;
 use crate::store::db::{Entry, Value};
 use crate::store::types::ZSet;
 
-/// Read/write access to the sorted set at `key` (None when missing); replies WRONGTYPE otherwise.
+/// Read access to the sorted set at `key` (None when missing; counted as a hit or miss);
+/// replies WRONGTYPE otherwise.
 fn with_zset(ctx: &mut Ctx<'_, '_>, key: &[u8], f: impl FnOnce(Option<&mut ZSet>, &mut Vec<u8>)) {
+    with_zset_lookup(ctx, key, true, f);
+}
+
+/// `with_zset` for a write command (`read` false: not a keyspace hit or miss, like lookupKeyWrite).
+fn with_zset_lookup(
+    ctx: &mut Ctx<'_, '_>,
+    key: &[u8],
+    read: bool,
+    f: impl FnOnce(Option<&mut ZSet>, &mut Vec<u8>),
+) {
     let Ctx { out, locked, db, .. } = ctx;
-    match locked.shard_idx(db.shard_of(key)).get_mut(key) {
+    let shard = locked.shard_idx(db.shard_of(key));
+    let found = if read { shard.get_read(key) } else { shard.get_mut(key) };
+    match found {
         None => f(None, out),
         Some(Entry { value: Value::ZSet(z), .. }) => f(Some(z), out),
         Some(_) => wrongtype(out),
@@ -125,7 +138,7 @@ pub fn zadd(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
 pub fn zrem(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
     let k = args.get(1);
     let mut removed = 0;
-    with_zset(ctx, k, |z, out| {
+    with_zset_lookup(ctx, k, false, |z, out| {
         if let Some(z) = z {
             removed = args.from(2).filter(|m| z.remove(m)).count();
         }
@@ -422,7 +435,7 @@ fn generic_pop(ctx: &mut Ctx<'_, '_>, args: &Args<'_>, max: bool) {
     let mut popped = false;
     // RESP3 nests [member, score] pairs only when a count was given, like Redis.
     let pairs = args.len() == 3 && crate::protocol::reply::is_resp3();
-    with_zset(ctx, k, |z, out| {
+    with_zset_lookup(ctx, k, false, |z, out| {
         let Some(z) = z else { return out.array(0) };
         let n = count.min(z.len());
         out.array(if pairs { n } else { n * 2 });

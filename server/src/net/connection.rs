@@ -2,11 +2,12 @@
 
 use std::io::{self, Read, Write};
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 
-use crate::commands::dispatch::execute;
+use crate::commands::dispatch::{count_errors, execute};
 use crate::commands::table::Args;
 use crate::config::Config;
 use crate::net::pool::ResponsePool;
@@ -14,7 +15,7 @@ use crate::protocol::frame::{
     parse_command_resume, ArgSource, ParseState, Parsed, MAX_BULK_LEN, TOO_BIG_QUERY,
 };
 use crate::protocol::reply::Reply;
-use crate::session::{ClientState, Shared};
+use crate::session::{ClientActivity, ClientState, Shared};
 use crate::store::db::{Locked, Rng};
 
 /// Pending output beyond which a connection stops executing commands until the client reads.
@@ -52,6 +53,8 @@ pub struct Conn {
     writable: bool,
     read_size: usize,
     token: Token,
+    /// Figures CLIENT LIST shows, published after each event.
+    pub activity: Arc<ClientActivity>,
 }
 
 impl Conn {
@@ -72,7 +75,18 @@ impl Conn {
             writable: false,
             read_size: cfg.read_size,
             token,
+            activity: Arc::default(),
         }
+    }
+
+    /// Publishes this connection's figures for CLIENT LIST (after it was served: an interaction).
+    pub fn publish_activity(&self, shared: &Shared) {
+        let a = &self.activity;
+        a.touch(shared.started);
+        a.omem.store((self.out.len() - self.wpos) as u64, Ordering::Relaxed);
+        a.qbuf.store((self.rend - self.rstart) as u64, Ordering::Relaxed);
+        a.tot_mem.store((self.rbuf.len() + self.out.capacity()) as u64, Ordering::Relaxed);
+        a.resp.store(u64::from(self.state.resp), Ordering::Relaxed);
     }
 
     /// Handles readiness: execute what is buffered, flush, read until the socket is drained.
@@ -272,6 +286,8 @@ impl Conn {
             }
         }
         drop(locked);
+        // Protocol errors are error replies too (Redis counts them in total_error_replies).
+        count_errors(shared);
         if *rstart == *rend {
             *rstart = 0;
             *rend = 0;

@@ -1,6 +1,7 @@
 //! The per-thread mio (epoll) event loop: accept, serve ready clients, write, run the cron.
 
 use std::io;
+use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -65,7 +66,9 @@ fn event_loop(tid: usize, shared: Arc<Shared>, listener: std::net::TcpListener) 
             let idx = event.token().0;
             let Some(Some(conn)) = conns.get_mut(idx) else { continue };
             let peer_closed = event.is_read_closed() || event.is_error();
-            match conn.on_event(&shared, &mut pool, &mut rng, poll.registry(), peer_closed) {
+            let status = conn.on_event(&shared, &mut pool, &mut rng, poll.registry(), peer_closed);
+            conn.publish_activity(&shared);
+            match status {
                 Status::Keep => {}
                 Status::Flush => pending_writes.push(idx),
                 Status::Close => {
@@ -78,7 +81,9 @@ fn event_loop(tid: usize, shared: Arc<Shared>, listener: std::net::TcpListener) 
         // Replies of this iteration go out together, after every ready client was read.
         for idx in pending_writes.drain(..) {
             let Some(Some(conn)) = conns.get_mut(idx) else { continue };
-            if conn.flush_deferred(&shared, &mut pool, poll.registry()) == Status::Close {
+            let status = conn.flush_deferred(&shared, &mut pool, poll.registry());
+            conn.publish_activity(&shared);
+            if status == Status::Close {
                 let mut conn = conns[idx].take().expect("present");
                 conn.close(&shared, &mut pool, poll.registry());
                 free.push(idx);
@@ -89,6 +94,10 @@ fn event_loop(tid: usize, shared: Arc<Shared>, listener: std::net::TcpListener) 
         }
         if last_cron.elapsed() >= CRON_PERIOD {
             active_expire(tid, &shared, &mut rng);
+            if tid == 0 {
+                let done = shared.stats.commands.load(Ordering::Relaxed);
+                shared.ops.lock().unwrap_or_else(|p| p.into_inner()).sample(done, now_ms());
+            }
             last_cron = Instant::now();
         }
     }
@@ -118,7 +127,11 @@ fn accept_all(
                 });
                 let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
                 let laddr = stream.local_addr().map(|a| a.to_string()).unwrap_or_default();
+                let fd = stream.as_raw_fd();
                 let mut conn = Conn::new(stream, Token(idx), id, addr.to_string(), laddr, &shared.config);
+                // A client starts authenticated only while the default user has no password.
+                conn.state.authenticated = !shared.auth.required();
+                conn.activity.touch(shared.started);
                 if let Err(e) = poll.registry().register(&mut conn.stream, Token(idx), Interest::READABLE) {
                     eprintln!("register failed: {e}");
                     free.push(idx);
@@ -132,6 +145,8 @@ fn accept_all(
                         laddr: conn.state.laddr.clone(),
                         created: conn.state.created,
                         thread: tid,
+                        fd,
+                        activity: Arc::clone(&conn.activity),
                     },
                 );
                 shared.stats.connections_received.fetch_add(1, Ordering::Relaxed);

@@ -8,6 +8,20 @@ use std::cell::Cell;
 
 thread_local! {
     static RESP3: Cell<bool> = const { Cell::new(false) };
+    /// Error replies encoded on this thread since the last `take_error_replies`.
+    static ERROR_REPLIES: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Error replies written on this thread since the last call (INFO total_error_replies counts
+/// every error a client receives, nested ones in EXEC included, like Redis's afterErrorReply).
+#[inline]
+pub fn take_error_replies() -> u64 {
+    ERROR_REPLIES.with(|c| c.replace(0))
+}
+
+/// Error replies written on this thread and not yet taken.
+pub fn pending_error_replies() -> u64 {
+    ERROR_REPLIES.with(|c| c.get())
 }
 
 /// Selects the protocol of the replies written next on this thread.
@@ -51,6 +65,7 @@ impl Reply for Vec<u8> {
 
     #[inline]
     fn error(&mut self, s: &str) {
+        ERROR_REPLIES.with(|c| c.set(c.get() + 1));
         self.push(b'-');
         // Redis replaces newlines in error strings with spaces to keep the protocol intact.
         self.extend(s.bytes().map(|c| if c == b'\r' || c == b'\n' { b' ' } else { c }));

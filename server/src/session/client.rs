@@ -18,6 +18,8 @@ pub struct ClientState {
     pub close_after_reply: bool,
     pub resp: u8,
     pub last_cmd: &'static str,
+    /// Authenticated as the default user (true at creation when it has no password, like Redis).
+    pub authenticated: bool,
 }
 
 impl ClientState {
@@ -33,6 +35,7 @@ impl ClientState {
             close_after_reply: false,
             resp: 2,
             last_cmd: "NULL",
+            authenticated: true,
         }
     }
 }

@@ -4,4 +4,4 @@ pub mod client;
 pub mod shared;
 
 pub use client::{ClientState, QueuedCommand};
-pub use shared::{ClientInfo, LiveKnobs, Shared, Stats};
+pub use shared::{ClientActivity, ClientInfo, LiveKnobs, Shared, Stats};

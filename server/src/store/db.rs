@@ -63,18 +63,6 @@ impl Value {
             Value::Stream(s) => s.len(),
         }
     }
-
-    /// Rough heap footprint, for INFO memory.
-    pub fn approx_size(&self) -> usize {
-        match self {
-            Value::Str(s) => s.capacity(),
-            Value::List(l) => l.iter().map(|e| e.len() + 16).sum(),
-            Value::Set(s) => s.iter().map(|e| e.len() + 24).sum(),
-            Value::Hash(h) => h.iter().map(|(k, v)| k.len() + v.capacity() + 48).sum(),
-            Value::ZSet(z) => z.len() * 64,
-            Value::Stream(s) => s.len() * 64,
-        }
-    }
 }
 
 /// A keyspace entry; `expire_at` is a Unix time in ms, 0 when the key is persistent.
@@ -153,6 +141,9 @@ pub struct Shard {
     /// Keys with a TTL, sampled by the active expiry cycle.
     volatile: Set<Bytes>,
     pub expired_keys: u64,
+    /// Read lookups that found a live key / found none (INFO keyspace_hits / keyspace_misses).
+    pub keyspace_hits: u64,
+    pub keyspace_misses: u64,
 }
 
 impl Shard {
@@ -189,6 +180,29 @@ impl Shard {
             return None;
         }
         Some(&mut self.map[idx])
+    }
+
+    /// Live entry for `key`, counted as a keyspace hit or miss: the lookup of a read command
+    /// (Redis's `lookupKeyRead`). Writes use `get_mut`, which counts nothing, like `lookupKeyWrite`.
+    #[inline]
+    pub fn get_read(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        match self.map.get_index_of(key) {
+            Some(idx) if !self.expire_if_needed(idx) => {
+                self.keyspace_hits += 1;
+                Some(&mut self.map[idx])
+            }
+            _ => {
+                self.keyspace_misses += 1;
+                None
+            }
+        }
+    }
+
+    /// Zeroes the counters CONFIG RESETSTAT resets.
+    pub fn reset_stats(&mut self) {
+        self.expired_keys = 0;
+        self.keyspace_hits = 0;
+        self.keyspace_misses = 0;
     }
 
     /// Live entry for `key`, read-only.
@@ -318,10 +332,6 @@ impl Shard {
             }
         }
         (n, expired)
-    }
-
-    pub fn approx_memory(&self) -> usize {
-        self.map.iter().map(|(k, e)| k.len() + 64 + e.value.approx_size()).sum()
     }
 }
 
