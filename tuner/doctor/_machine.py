@@ -126,7 +126,7 @@ def check_docker() -> Check:
     docker = shutil.which("docker")
     if docker is None:
         return Check(
-            "docker", FAIL, "docker not found on PATH", "install Docker: bash .ci/setup --full"
+            "docker", FAIL, "docker not found on PATH", "install Docker: bash .ci/install docker"
         )
     server = _version([docker, "version", "--format", "{{.Server.Version}}"])
     if server is None:
