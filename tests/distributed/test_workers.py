@@ -112,7 +112,9 @@ def test_two_workers_share_the_budget_and_retry_a_killed_workers_trial(
     postgres_url: str, tmp_path: Path
 ) -> None:
     spec = write_spec(tmp_path / "spec.toml")
-    survivor = start_worker(spec, postgres_url, tmp_path, "survivor")
+    # The survivor's trials are slower (~9 s), so a victim that starts slowly on a loaded machine
+    # still gets a second trial before the survivor has used up the budget alone.
+    survivor = start_worker(spec, postgres_url, tmp_path, "survivor", delay=3 * DELAY_S)
     victim = None
     try:
         # Let the survivor create the study first, so the two never race on creating it.
@@ -125,7 +127,7 @@ def test_two_workers_share_the_budget_and_retry_a_killed_workers_trial(
             running = [t for t in mine if t.state == TrialState.RUNNING]
             return running[0] if done and running else None
 
-        killed = wait_for(victim_running_second_trial, 90, "the victim's second trial")
+        killed = wait_for(victim_running_second_trial, 150, "the victim's second trial")
         time.sleep(DELAY_S * 1.5)  # mid-trial: at least one repetition in
         victim.send_signal(signal.SIGKILL)
         victim.wait(timeout=10)
