@@ -160,11 +160,12 @@ pub fn info(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
         sections.push(format!(
             "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\n\
              used_memory_rss_human:{}\r\nmaxmemory:{maxmemory}\r\nmaxmemory_human:{}\r\n\
-             maxmemory_policy:noeviction\r\nmem_allocator:{}\r\n",
+             maxmemory_policy:noeviction\r\nmem_allocator:{}\r\nlazyfree_pending_objects:{}\r\n",
             human(used),
             human(rss),
             human(maxmemory),
-            crate::ALLOCATOR
+            crate::ALLOCATOR,
+            shared.reclaimer.pending(),
         ));
     }
     if want("persistence") {
@@ -190,12 +191,14 @@ pub fn info(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
              instantaneous_ops_per_sec:{ops_per_sec}\r\n\
              total_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:0\r\n\
              expired_keys:{expired}\r\nevicted_keys:0\r\nkeyspace_hits:{hits}\r\n\
-             keyspace_misses:{misses}\r\ntotal_error_replies:{errors}\r\nprotocol_errors:{}\r\n",
+             keyspace_misses:{misses}\r\ntotal_error_replies:{errors}\r\nprotocol_errors:{}\r\n\
+             lazyfreed_objects:{}\r\n",
             s.connections_received.load(Ordering::Relaxed),
             s.commands.load(Ordering::Relaxed),
             s.net_input_bytes.load(Ordering::Relaxed),
             s.net_output_bytes.load(Ordering::Relaxed),
             s.rejected_protocol.load(Ordering::Relaxed),
+            shared.reclaimer.freed(),
         ));
     }
     if want("replication") {

@@ -55,6 +55,11 @@ pub struct Conn {
     token: Token,
     /// Figures CLIENT LIST shows, published after each event.
     pub activity: Arc<ClientActivity>,
+    /// The last turn ended on its read budget with input possibly left in the socket: the event
+    /// loop serves the connection again next iteration (edge-triggered epoll will not report it).
+    pub more_to_read: bool,
+    /// EPOLLRDHUP/ERR was seen (kept across turns that end on the budget).
+    peer_closed: bool,
 }
 
 impl Conn {
@@ -76,6 +81,8 @@ impl Conn {
             read_size: cfg.read_size,
             token,
             activity: Arc::default(),
+            more_to_read: false,
+            peer_closed: false,
         }
     }
 
@@ -101,6 +108,14 @@ impl Conn {
         registry: &Registry,
         peer_closed: bool,
     ) -> Status {
+        self.peer_closed |= peer_closed;
+        let peer_closed = self.peer_closed;
+        self.more_to_read = false;
+        // One full read (`buffers.read_size`) per turn, then the other ready connections of this
+        // thread are served first: a client streaming a huge pipeline cannot starve them. Redis
+        // does the same (one 16 KiB read per client per event-loop iteration).
+        let budget = self.read_size;
+        let mut read_this_turn = 0usize;
         let mut drained = false;
         loop {
             let stalled = self.process(shared, pool, rng);
@@ -136,6 +151,11 @@ impl Conn {
             if drained {
                 return self.idle_status();
             }
+            if read_this_turn >= budget {
+                // Fair share used: let the other ready connections run, come back next iteration.
+                self.more_to_read = true;
+                return self.idle_status();
+            }
             match self.read() {
                 Ok(0) => {
                     // The peer half-closed: answer what it sent, then close.
@@ -143,6 +163,7 @@ impl Conn {
                     return Status::Close;
                 }
                 Ok(n) => {
+                    read_this_turn += n;
                     shared.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
                     // A short read drained the socket; edge-triggered epoll reports new data.
                     drained = n < self.read_size && !peer_closed;

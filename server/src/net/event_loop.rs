@@ -52,8 +52,13 @@ fn event_loop(tid: usize, shared: Arc<Shared>, listener: std::net::TcpListener) 
     let mut rng = Rng::new(now_ms() ^ ((tid as u64 + 1) << 32) ^ u64::from(std::process::id()));
     let mut last_cron = Instant::now();
     let mut pending_writes: Vec<usize> = Vec::new();
+    // Connections whose last turn ended on the read budget, and this iteration's work list.
+    let mut again: Vec<usize> = Vec::new();
+    let mut ready: Vec<(usize, bool)> = Vec::new();
     loop {
-        match poll.poll(&mut events, Some(CRON_PERIOD)) {
+        // With connections waiting for another turn, only look for new events, do not sleep.
+        let timeout = if again.is_empty() { CRON_PERIOD } else { Duration::ZERO };
+        match poll.poll(&mut events, Some(timeout)) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
@@ -63,11 +68,16 @@ fn event_loop(tid: usize, shared: Arc<Shared>, listener: std::net::TcpListener) 
                 accept_all(tid, &shared, &mut poll, &mut listener, &mut conns, &mut free)?;
                 continue;
             }
-            let idx = event.token().0;
+            ready.push((event.token().0, event.is_read_closed() || event.is_error()));
+        }
+        ready.extend(again.drain(..).map(|idx| (idx, false)));
+        for (idx, peer_closed) in ready.drain(..) {
             let Some(Some(conn)) = conns.get_mut(idx) else { continue };
-            let peer_closed = event.is_read_closed() || event.is_error();
             let status = conn.on_event(&shared, &mut pool, &mut rng, poll.registry(), peer_closed);
             conn.publish_activity(&shared);
+            if conn.more_to_read && status != Status::Close && !again.contains(&idx) {
+                again.push(idx);
+            }
             match status {
                 Status::Keep => {}
                 Status::Flush => pending_writes.push(idx),
