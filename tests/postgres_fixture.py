@@ -76,13 +76,24 @@ class PostgresCluster:
         )
         return self.url(name)
 
-    def stop(self) -> None:
+    def start(self) -> subprocess.CompletedProcess[str]:
+        """Start (or restart after :meth:`stop`) the server; waits until it accepts."""
+        home = self.datadir.parent
+        options = f"-p {self.port} -k {home} -c listen_addresses=127.0.0.1 -c max_connections=200"
+        return self._run(
+            str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-o", options,
+            "-l", str(home / "log"), "-w", "-t", "60", "start",
+            check=False,
+        )  # fmt: skip
+
+    def stop(self, mode: str = "immediate") -> None:
+        """Stop the server; ``immediate`` drops every connection at once, as a crash does."""
         self._run(
             str(self.bindir / "pg_ctl"),
             "-D",
             str(self.datadir),
             "-m",
-            "immediate",
+            mode,
             "stop",
             check=False,
         )
@@ -117,12 +128,7 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
         )  # fmt: skip
         if init.returncode != 0:
             pytest.fail(f"initdb failed: {init.stderr[-2000:]}")
-        options = f"-p {cluster.port} -k {tmp} -c listen_addresses=127.0.0.1 -c max_connections=200"
-        start = cluster._run(
-            str(bindir / "pg_ctl"), "-D", str(datadir), "-o", options, "-l", str(tmp / "log"),
-            "-w", "-t", "60", "start",
-            check=False,
-        )  # fmt: skip
+        start = cluster.start()
         if start.returncode != 0:
             log = (tmp / "log").read_text(errors="replace") if (tmp / "log").exists() else ""
             pytest.fail(f"pg_ctl start failed: {start.stderr}\n{log[-2000:]}")

@@ -12,6 +12,7 @@ from tuner.cli._common import (
     SpecOption,
     StorageOption,
     console,
+    err,
     fail,
     load_spec,
     load_study,
@@ -22,8 +23,10 @@ from tuner.cli._common import (
     spec_of_study,
 )
 from tuner.pid_records import PidFile
+from tuner.resilient_storage import DatabaseOutage
 from tuner.signals import Interrupted
 from tuner.spec import SpecError, StudySpec, parse_duration
+from tuner.storage import OUTAGE_LIMIT_ENV
 
 if TYPE_CHECKING:
     import optuna
@@ -32,7 +35,10 @@ if TYPE_CHECKING:
     from tuner.signals import InterruptGuard
     from tuner.study import ProgressSink
 
-__all__ = ["finalize_command", "print_outcome", "run_command"]
+__all__ = ["DATABASE_OUTAGE_EXIT", "finalize_command", "print_outcome", "run_command"]
+
+#: Exit status when the database stayed down past the outage limit (EX_TEMPFAIL: try again).
+DATABASE_OUTAGE_EXIT = 75
 
 
 @study_app.command("run")
@@ -67,6 +73,15 @@ def run_command(
     heartbeat: Annotated[
         int, typer.Option("--heartbeat", min=1, help="Heartbeat interval in seconds.", hidden=True)
     ] = 30,
+    outage_limit: Annotated[
+        float | None,
+        typer.Option(
+            "--db-outage-limit",
+            min=0,
+            envvar=OUTAGE_LIMIT_ENV,
+            help="Seconds to wait out a database outage before this worker stops (default 60).",
+        ),
+    ] = None,
 ) -> None:
     """Run a study, or resume it: the same command continues where it stopped."""
     from tuner.progress import StudyProgress
@@ -85,6 +100,11 @@ def run_command(
         heartbeat_interval=heartbeat,
         grace_period=max(4 * heartbeat, 10),
         on_stale_trial=on_stale_trial,
+        outage_limit_s=outage_limit,
+        # Outages are warnings: they print even with --quiet.
+        on_outage=lambda text: err.print(
+            f"warning: {text}", markup=False, highlight=False, soft_wrap=True
+        ),
     )
     seed = seed if seed is not None else spec.sampler.seed
     try:
@@ -93,6 +113,8 @@ def run_command(
         )
     except (SamplerError, StudyError) as exc:
         raise fail(str(exc)) from None
+    except DatabaseOutage as exc:
+        raise fail(str(exc), DATABASE_OUTAGE_EXIT) from None
     budget = trials or spec.budget.trials
 
     leftovers = PidFile(pids_dir(name)).reap_orphans()
@@ -121,7 +143,12 @@ def run_command(
                 _finalize_once(study, spec, runner, progress, guard, min(heartbeat, 5))
         except StudyError as exc:
             raise fail(str(exc)) from None
-    print_outcome(study, spec, storage_url)
+        except DatabaseOutage as exc:
+            raise fail(str(exc), DATABASE_OUTAGE_EXIT) from None
+    try:
+        print_outcome(study, spec, storage_url)
+    except DatabaseOutage as exc:
+        raise fail(str(exc), DATABASE_OUTAGE_EXIT) from None
 
 
 def _finalize_once(

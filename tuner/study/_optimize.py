@@ -27,6 +27,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from tuner.processes import kill_descendants
+from tuner.resilient_storage import DatabaseOutage
 from tuner.runners.base import Candidate, Progress, Runner, TrialFailure
 from tuner.signals import Interrupted, InterruptGuard
 from tuner.spec import ParamSpec, StudySpec
@@ -251,6 +252,8 @@ class StudyLoop:
                 heartbeat.stop()
             self._interrupted(trial, stop)
             raise
+        except DatabaseOutage:
+            raise  # nothing can be written; the next run re-queues the RUNNING trial
         except Exception as exc:
             with self.guard.deferred(), _unless_finished():
                 trial.set_user_attr("failure_kind", FAILURE_ERROR)

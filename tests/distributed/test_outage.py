@@ -1,0 +1,208 @@
+"""Workers ride out a PostgreSQL outage; past the outage limit they stop cleanly and resume.
+
+A real PostgreSQL cluster of this module's own is stopped (``pg_ctl -m immediate``: every
+connection dropped at once, as in a crash) while real ``tuner study run`` workers run, then
+started again. The mock runner stands in for the benchmark: these tests are about the
+storage, not about measuring servers.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import subprocess
+import threading
+import time
+import tomllib
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import optuna
+import pytest
+import tomli_w
+from optuna.trial import TrialState
+
+from tests.distributed.test_workers import (
+    HEARTBEAT_S,
+    REPO,
+    trials_of,
+    tuner,
+    wait_for,
+    worker_pid,
+    write_spec,
+)
+from tests.postgres_fixture import PostgresCluster, postgres_cluster
+
+pytestmark = [pytest.mark.postgres, pytest.mark.timeout(480)]
+
+#: The 3-worker study: ~3 s per trial (3 repetitions of 1 s), so ~15 s of work per worker.
+TRIALS = 15
+#: The outage begins this long after the first trial, and lasts this long (the issue's case).
+OUTAGE_AFTER_S = 10.0
+OUTAGE_S = 20.0
+
+
+@pytest.fixture(scope="module")
+def own_cluster() -> Iterator[PostgresCluster]:
+    """A cluster for this module alone: stopping it must not disturb any other test."""
+    with postgres_cluster() as cluster:
+        yield cluster
+
+
+def spec_with(tmp: Path, trials: int) -> Path:
+    path = write_spec(tmp / "spec.toml")
+    spec = tomllib.loads(path.read_text())
+    spec["budget"]["trials"] = trials
+    path.write_text(tomli_w.dumps(spec))
+    return path
+
+
+def worker(
+    spec: Path, url: str, tmp: Path, name: str, *extra: str, delay: float = 1.0
+) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "TUNER_STUDIES_DIR": str(tmp / "studies")}
+    argv = tuner(
+        "study", "run", "--spec", str(spec), "--runner", "mock", "--storage", url,
+        "--mock-delay", str(delay), "--heartbeat", str(HEARTBEAT_S), "--no-finalize", "-q",
+        *extra,
+        env=env,
+    )  # fmt: skip
+    log = (tmp / f"{name}.log").open("wb")
+    return subprocess.Popen(argv, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def read_log(path: Path) -> str:
+    """A worker's output with rich's line wrapping undone."""
+    return " ".join(path.read_text().split())
+
+
+def restart_after(cluster: PostgresCluster, down_s: float) -> threading.Thread:
+    """Stop the cluster now and start it again ``down_s`` later, in the background."""
+    cluster.stop()
+
+    def start() -> None:
+        time.sleep(down_s)
+        started = cluster.start()
+        assert started.returncode == 0, started.stderr
+
+    thread = threading.Thread(target=start, daemon=True)
+    thread.start()
+    return thread
+
+
+def kill_all(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_workers_survive_a_20s_postgres_restart(
+    own_cluster: PostgresCluster, tmp_path: Path
+) -> None:
+    url = own_cluster.create_database(f"t_{uuid.uuid4().hex[:12]}")
+    spec = spec_with(tmp_path, TRIALS)
+    names = ["w1", "w2", "w3"]
+    procs = [worker(spec, url, tmp_path, names[0])]
+    try:
+        # The first worker creates the study; the others never race on creating it.
+        wait_for(lambda: trials_of(url), 180, "the first worker's first trial")
+        first_trial = time.monotonic()
+        procs += [worker(spec, url, tmp_path, name) for name in names[1:]]
+        pids = {proc.pid for proc in procs}
+        # Every worker is past its start-up (imports take seconds on a busy machine).
+        wait_for(lambda: {worker_pid(t) for t in trials_of(url)} >= pids, 180, "all workers")
+        time.sleep(max(0.0, first_trial + OUTAGE_AFTER_S - time.monotonic()))
+        running_before = {t.number for t in trials_of(url) if t.state == TrialState.RUNNING}
+        restarter = restart_after(own_cluster, OUTAGE_S)
+        restarter.join(timeout=OUTAGE_S + 70)
+        back_at = datetime.datetime.now()
+        codes = [proc.wait(timeout=180) for proc in procs]
+    finally:
+        kill_all(procs)
+    logs = [read_log(tmp_path / f"{name}.log") for name in names]
+    assert codes == [0, 0, 0], logs
+    for log in logs:
+        assert "Traceback" not in log, log
+        assert "unreachable: retrying for up to 60 s" in log, log
+        assert "is back after" in log, log
+
+    trials = trials_of(url)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert len(complete) == TRIALS, [(t.number, t.state.name) for t in trials]
+    assert len({t.number for t in trials}) == len(trials)
+    # The trials measured across the outage were written afterwards by their own worker:
+    # none was failed as stale and re-run, so nothing was measured twice.
+    assert running_before, "no trial was running when the database went down"
+    by_number = {t.number: t for t in trials}
+    assert all(by_number[n].state == TrialState.COMPLETE for n in running_before), [
+        (n, by_number[n].state.name) for n in running_before
+    ]
+    # (A FAIL of kind "budget" is a worker that lost the race for the last slot: normal.)
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    assert all(t.user_attrs.get("failure_kind") == "budget" for t in failed), [
+        (t.number, t.user_attrs) for t in failed
+    ]
+    assert not [t for t in trials if "retry_of" in t.user_attrs]
+    # Every worker went on measuring after the database came back.
+    after = {
+        worker_pid(t) for t in complete if t.datetime_complete and t.datetime_complete > back_at
+    }
+    assert after == pids, after
+
+
+def test_an_outage_past_the_limit_stops_the_worker_and_the_next_run_resumes(
+    own_cluster: PostgresCluster, tmp_path: Path
+) -> None:
+    trials, limit_s = 6, 4.0
+    url = own_cluster.create_database(f"t_{uuid.uuid4().hex[:12]}")
+    spec = spec_with(tmp_path, trials)
+    env_limit = ("--db-outage-limit", str(limit_s))
+    proc = worker(spec, url, tmp_path, "first", *env_limit, delay=0.5)
+    try:
+
+        def two_done_one_running() -> optuna.trial.FrozenTrial | None:
+            got = trials_of(url)
+            running = [t for t in got if t.state == TrialState.RUNNING]
+            done = sum(t.state == TrialState.COMPLETE for t in got)
+            return running[0] if done >= 2 and running else None
+
+        interrupted = wait_for(two_done_one_running, 180, "two finished trials and a running one")
+        own_cluster.stop()
+        stopped = time.monotonic()
+        code = proc.wait(timeout=limit_s + 60)
+        waited = time.monotonic() - stopped
+    finally:
+        kill_all([proc])
+        assert own_cluster.start().returncode == 0
+    log = read_log(tmp_path / "first.log")
+    assert code == 75, log
+    assert "Traceback" not in log, log
+    assert f"database postgresql+psycopg://tuner:***@127.0.0.1:{own_cluster.port}/" in log, log
+    assert "longer than the 4 s outage limit" in log, log
+    assert waited >= limit_s, (waited, log)
+
+    # The same command again: the interrupted trial is failed, re-queued and measured.
+    again = worker(spec, url, tmp_path, "again", delay=0.5)
+    try:
+        assert again.wait(timeout=120) == 0, (tmp_path / "again.log").read_text()
+    finally:
+        kill_all([again])
+    final = trials_of(url)
+    complete = [t for t in final if t.state == TrialState.COMPLETE]
+    assert len(complete) == trials, [(t.number, t.state.name) for t in final]
+    assert len({t.number for t in final}) == len(final)
+    left = next(t for t in final if t.number == interrupted.number)
+    assert left.state == TrialState.FAIL
+    assert any(t.params == interrupted.params and t.number > left.number for t in complete)
+
+
+def test_a_missing_database_is_an_error_at_once_not_an_outage(own_cluster: PostgresCluster) -> None:
+    """Only an unreachable server is waited for; a wrong database name fails straight away."""
+    from tuner.storage import StorageError, open_storage
+
+    start = time.monotonic()
+    with pytest.raises(StorageError, match="does not exist"):
+        open_storage(own_cluster.url("no_such_database"), outage_limit_s=60)
+    assert time.monotonic() - start < 30
