@@ -81,13 +81,15 @@ def open_storage(
     on_stale_trial: StaleTrialCallback | None = None,
     outage_limit_s: float | None = None,
     on_outage: OutageNotice | None = None,
+    wait_to_open: bool = False,
 ) -> ResilientRDBStorage:
     """Open (creating if needed) the RDB storage at ``url``; default from default_storage_url.
 
     SQLite files get their parent directory created and a generous lock timeout, since
     several workers and the dashboard may share one file. Every call waits out a database
     outage of up to ``outage_limit_s`` (default ``$TUNER_DB_OUTAGE_LIMIT`` or 60 s), opening
-    included; ``on_outage`` hears when one begins and ends (see tuner.resilient_storage).
+    included with ``wait_to_open`` (workers; elsewhere a wrong host or port should fail at
+    once); ``on_outage`` hears when one begins and ends (see tuner.resilient_storage).
     """
     url = normalise_url(url or default_storage_url())
     engine_kwargs: dict[str, Any] = {}
@@ -135,7 +137,7 @@ def open_storage(
         except Exception as exc:  # sqlalchemy/driver errors come in many classes
             attempt += 1
             down_s = time.monotonic() - opened
-            if connection_error(exc) is not None and down_s < limit:
+            if wait_to_open and connection_error(exc) is not None and down_s < limit:
                 # The database is down (restarting?): wait for it as a running worker would.
                 if attempt == 1 and on_outage is not None:
                     on_outage(f"database {redact(url)} unreachable: retrying for up to {limit:g} s")

@@ -101,6 +101,7 @@ def run_command(
         grace_period=max(4 * heartbeat, 10),
         on_stale_trial=on_stale_trial,
         outage_limit_s=outage_limit,
+        wait_to_open=True,
         # Outages are warnings: they print even with --quiet.
         on_outage=lambda text: err.print(
             f"warning: {text}", markup=False, highlight=False, soft_wrap=True
