@@ -155,27 +155,30 @@ def test_workers_survive_a_20s_postgres_restart(
 def test_an_outage_past_the_limit_stops_the_worker_and_the_next_run_resumes(
     own_cluster: PostgresCluster, tmp_path: Path
 ) -> None:
-    trials, limit_s = 6, 4.0
+    trials, limit_s = 8, 4.0
     url = own_cluster.create_database(f"t_{uuid.uuid4().hex[:12]}")
     spec = spec_with(tmp_path, trials)
     env_limit = ("--db-outage-limit", str(limit_s))
-    proc = worker(spec, url, tmp_path, "first", *env_limit, delay=0.5)
+    # 3 s per trial: polls (slow on a busy machine) cannot miss the running trial.
+    proc = worker(spec, url, tmp_path, "first", *env_limit, delay=1.0)
+    stopped: float | None = None
     try:
 
-        def two_done_one_running() -> optuna.trial.FrozenTrial | None:
+        def one_done_one_running() -> optuna.trial.FrozenTrial | None:
             got = trials_of(url)
             running = [t for t in got if t.state == TrialState.RUNNING]
             done = sum(t.state == TrialState.COMPLETE for t in got)
-            return running[0] if done >= 2 and running else None
+            return running[0] if done >= 1 and running else None
 
-        interrupted = wait_for(two_done_one_running, 180, "two finished trials and a running one")
+        interrupted = wait_for(one_done_one_running, 180, "a finished trial and a running one")
         own_cluster.stop()
         stopped = time.monotonic()
         code = proc.wait(timeout=limit_s + 60)
         waited = time.monotonic() - stopped
     finally:
         kill_all([proc])
-        assert own_cluster.start().returncode == 0
+        if stopped is not None:
+            assert own_cluster.start().returncode == 0
     log = read_log(tmp_path / "first.log")
     assert code == 75, log
     assert "Traceback" not in log, log
@@ -184,7 +187,7 @@ def test_an_outage_past_the_limit_stops_the_worker_and_the_next_run_resumes(
     assert waited >= limit_s, (waited, log)
 
     # The same command again: the interrupted trial is failed, re-queued and measured.
-    again = worker(spec, url, tmp_path, "again", delay=0.5)
+    again = worker(spec, url, tmp_path, "again", delay=0.2)
     try:
         assert again.wait(timeout=120) == 0, (tmp_path / "again.log").read_text()
     finally:
