@@ -18,6 +18,7 @@ from tests.server.resp import RespClient, Simple
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 MEMBERS = 1_000_000
+ATTEMPTS = 3
 
 
 @pytest.fixture(params=["redis8", "ours"])
@@ -50,14 +51,22 @@ def test_unlink_and_flushall_async_answer_before_the_freeing(
         _load(client, sadd_payload)
         deleted, del_s = _timed(client, "DEL", "big")
         assert deleted == 1
-        _load(client, sadd_payload)
-        unlinked, unlink_s = _timed(client, "UNLINK", "big", "small")
-        assert unlinked == 2
-        assert client.execute("EXISTS", "big", "small") == 0
-        _load(client, sadd_payload)
-        flushed, flush_s = _timed(client, "FLUSHALL", "ASYNC")
-        assert flushed == Simple(b"OK")
-        assert client.execute("DBSIZE") == 0
+        # Up to ATTEMPTS tries each: one scheduler stall on a busy machine can make a single
+        # timing slow, while a server that frees inline is slow every time.
+        for _ in range(ATTEMPTS):
+            _load(client, sadd_payload)
+            unlinked, unlink_s = _timed(client, "UNLINK", "big", "small")
+            assert unlinked == 2
+            assert client.execute("EXISTS", "big", "small") == 0
+            if unlink_s < del_s / 4:
+                break
+        for _ in range(ATTEMPTS):
+            _load(client, sadd_payload)
+            flushed, flush_s = _timed(client, "FLUSHALL", "ASYNC")
+            assert flushed == Simple(b"OK")
+            assert client.execute("DBSIZE") == 0
+            if flush_s < del_s / 4:
+                break
         assert client.execute("SCARD", "big") == 0
         assert client.execute("SET", "after", "x") == Simple(b"OK")
         assert client.execute("GET", "after") == b"x"
