@@ -181,7 +181,9 @@ def test_on_repetition_reports_running_fitness_and_can_abort() -> None:
 
     client = ScriptedClient({"cand": 5.0e4, "base": 1.0e5}, noise=0.05)
     with pytest.raises(Pruned):
-        PairedRun(CAND, BASE, small(max_repetitions=10), client, on_repetition=prune_at_three).run()
+        PairedRun(
+            CAND, BASE, small(max_repetitions=10), client, on_repetition=prune_at_three, seed=3
+        ).run()
     assert [u.repetition for u in updates] == [1, 2, 3]
     assert np.isnan(updates[0].ci_low) and updates[0].half_width_pct == float("inf")
     assert updates[2].ci_low <= updates[2].fitness <= updates[2].ci_high
