@@ -309,6 +309,14 @@ def benchmark_cli(s: Session, argv: list[str]) -> Outcome:
     return _run(s, [sys.executable, *argv[1:]])
 
 
+def tuner_scale(s: Session, argv: list[str]) -> Outcome:
+    """SQLite only (the README's Postgres host is an example), 20 trials, one worker, no views."""
+    return _run(
+        s,
+        [sys.executable, "-m", "tuner.scale", "--trials", "20", "--workers", "1", "--no-views"],
+    )
+
+
 def knob_sweep(s: Session, argv: list[str]) -> Outcome:
     """The script's own audit, on the mock landscape, writing a scratch KNOBS.md."""
     return _run(
@@ -400,6 +408,7 @@ SHORT_FORMS: list[tuple[str, Callable[[Session, list[str]], Outcome]]] = [
     (r"^tuner doctor\b", doctor),
     (r"^tuner dashboard\b", dashboard),
     (r"^python -m benchmark (aa|suite)\b", benchmark_cli),
+    (r"^python -m tuner\.scale\b", tuner_scale),
     (r"^server/scripts/knob_sweep\.sh$", knob_sweep),
     (r"^bash \.ci/\w+( [\w-]+)*$", shell_script),
     (r"^export \w+=", export),
