@@ -46,6 +46,7 @@ SERVER_RANGES: dict[str, tuple[int, int]] = {
     "response_pool.buffer_size": (64, 16_777_216),
     "buffers.read_size": (512, 16_777_216),
     "buffers.max_size": (65536, 4_294_967_296),
+    "buffers.max_reply_size": (65536, 4_294_967_296),
     "batching.min_pipeline_buffer": (0, 16_777_216),
     "batching.batch_threshold": (1, 65536),
 }
