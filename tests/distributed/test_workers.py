@@ -153,7 +153,7 @@ def test_two_workers_share_the_budget_and_retry_a_killed_workers_trial(
     assert dead.state == TrialState.FAIL
     retries = [t for t in complete if t.user_attrs.get("retry_of") == killed.number]
     assert len(retries) == 1, [(t.number, t.user_attrs.get("retry_of")) for t in trials]
-    assert retries[0].params == killed.params
+    assert retries[0].params == dead.params == killed.params
     assert worker_pid(retries[0]) == survivor.pid
     # No two workers ran the same trial: each complete trial was measured by one worker once.
     assert all(t.user_attrs.get("fitness") is not None for t in complete)
