@@ -270,21 +270,15 @@ def tuner_bench(s: Session, argv: list[str]) -> Outcome:
     return _run(s, s.tuner(*_with_spec(argv)[1:], "--repetitions", "2"))
 
 
+#: A space audit's short form: the mock landscape, one param, two values, two default repeats.
+MOCK_AUDIT = ("--runner", "mock", "--values", "2", "--default-repeats", "2", "--param", "threads")
+
+
 def space_audit(s: Session, argv: list[str]) -> Outcome:
     """On the mock landscape, one param, two values (tests/views runs audits for real)."""
     return _run(
         s,
-        s.tuner(
-            *_with_spec(argv)[1:],
-            "--runner",
-            "mock",
-            "--values",
-            "2",
-            "--default-repeats",
-            "2",
-            "--param",
-            "threads",
-        ),
+        s.tuner(*_with_spec(argv)[1:], *MOCK_AUDIT),
     )
 
 
@@ -323,14 +317,7 @@ def knob_sweep(s: Session, argv: list[str]) -> Outcome:
         s,
         [
             *argv,
-            "--runner",
-            "mock",
-            "--values",
-            "2",
-            "--default-repeats",
-            "2",
-            "--param",
-            "threads",
+            *MOCK_AUDIT,
             "-o",
             str(s.root / "KNOBS.md"),
         ],
