@@ -20,6 +20,7 @@ from typing import Any
 
 import optuna
 import pytest
+import sqlalchemy
 import tomli_w
 from optuna.trial import TrialState
 
@@ -93,14 +94,17 @@ def wait_for(predicate: Any, timeout: float, what: str) -> Any:
 
 
 def trials_of(url: str) -> list[optuna.trial.FrozenTrial]:
-    storage = optuna.storages.RDBStorage(url)
+    try:
+        storage = optuna.storages.RDBStorage(url)
+    except sqlalchemy.exc.SQLAlchemyError:  # a worker is creating the schema right now
+        return []
     try:
         study = optuna.load_study(study_name="distributed", storage=storage)
-    except KeyError:
+        return study.get_trials(deepcopy=False)
+    except (KeyError, sqlalchemy.exc.SQLAlchemyError):  # not created yet, or mid-creation
         return []
     finally:
         storage.engine.dispose()
-    return study.get_trials(deepcopy=False)
 
 
 def worker_pid(trial: optuna.trial.FrozenTrial) -> int | None:

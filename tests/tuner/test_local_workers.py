@@ -17,6 +17,7 @@ from typing import Any
 
 import optuna
 import pytest
+import sqlalchemy
 import tomli_w
 from optuna.trial import TrialState
 
@@ -97,7 +98,7 @@ def _worker(spec: Path, storage: str, tmp: Path, name: str) -> subprocess.Popen[
 def _trials(storage: str) -> list[optuna.trial.FrozenTrial]:
     try:
         return optuna.load_study(study_name="local-peers", storage=storage).get_trials()
-    except KeyError:
+    except (KeyError, sqlalchemy.exc.SQLAlchemyError):  # not created yet, or mid-creation
         return []
 
 
