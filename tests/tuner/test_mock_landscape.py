@@ -11,16 +11,25 @@ from typing import Any
 
 import pytest
 
+from tuner.runners.base import Candidate
 from tuner.runners.landscape import (
     DEAD_PARAM,
     DEFAULT_CONFIG,
     MOCK_SPACE,
+    SWEEP_DEFAULT_FITNESS,
+    SWEEP_MARGIN,
+    SWEEP_MEASURED,
+    SWEEP_NOISE_BAND,
     MockLandscape,
+    SweepLandscape,
+    make_landscape,
     spec_grid,
 )
 from tuner.spec import load_spec
 
 REPO = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.timeout(120)
 
 
 def _random_config(rng: random.Random) -> dict[str, object]:
@@ -161,3 +170,79 @@ def test_batching_trades_p99_for_throughput() -> None:
     small = {**best, "batching.batch_threshold": 4}
     assert landscape.fitness(small) < landscape.fitness(best)
     assert landscape.p99_ratio(small) < landscape.p99_ratio(best)
+
+
+# --- The sweep landscape: server/KNOBS.md as measured. --------------------------------
+
+
+def _knobs_md_curves() -> dict[str, dict[str, float]]:
+    """param -> {value text: fitness} from the 'fitness per value' column of KNOBS.md."""
+    curves: dict[str, dict[str, float]] = {}
+    for line in (REPO / "server" / "KNOBS.md").read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) < 9 or cells[0] in ("param", "---") or ": " not in cells[-1]:
+            continue
+        points = (part.split(": ") for part in cells[-1].split(", "))
+        curves[cells[0]] = {value.rstrip("*"): float(fit) for value, fit in points}
+    return curves
+
+
+def test_sweep_landscape_data_is_the_committed_knob_sweep() -> None:
+    text = (REPO / "server" / "KNOBS.md").read_text()
+    assert f"(median {SWEEP_DEFAULT_FITNESS})" in text
+    assert f"noise band = {SWEEP_NOISE_BAND} fitness points" in text
+    measured = _knobs_md_curves()
+    for name, curve in SWEEP_MEASURED.items():
+        assert {str(k): v for k, v in curve.items()} == measured[name], name
+    # Every searched knob of the shipped spec has a measured curve (prewarm left the server).
+    spec = load_spec(REPO / "studies" / "redis-throughput.toml")
+    assert {p.name for p in spec.params} <= set(SWEEP_MEASURED)
+
+
+def test_sweep_landscape_reproduces_each_measured_point_within_the_noise() -> None:
+    landscape = SweepLandscape()
+    assert landscape.fitness(DEFAULT_CONFIG) == pytest.approx(SWEEP_DEFAULT_FITNESS)
+    threshold = SWEEP_MARGIN * SWEEP_NOISE_BAND
+    moved = 0
+    for name, curve in SWEEP_MEASURED.items():
+        for value, fit in curve.items():
+            model = landscape.fitness({**DEFAULT_CONFIG, name: value})
+            assert abs(model - fit) <= threshold, (name, value)
+            if abs(fit - SWEEP_DEFAULT_FITNESS) > threshold:
+                moved += 1
+                assert model == pytest.approx(fit), (name, value)
+            else:
+                assert model == pytest.approx(SWEEP_DEFAULT_FITNESS), (name, value)
+    # batch_threshold 1 and 16, min_pipeline_buffer x3, read_size 512, threads 6.
+    assert moved == 7
+
+
+def test_sweep_landscape_default_is_the_optimum_and_most_of_the_box_is_bad() -> None:
+    landscape = SweepLandscape()
+    spec = load_spec(REPO / "studies" / "redis-throughput.toml")
+    best = landscape.optimum(spec_grid(spec.params))
+    assert best.fitness == pytest.approx(SWEEP_DEFAULT_FITNESS)
+    assert best.config == spec.defaults()
+    rng = random.Random(7)
+    scores = [landscape.fitness(_random_config(rng)) for _ in range(2000)]
+    assert 40.0 < statistics.median(scores) < 55.0
+    assert sum(s < 60.0 for s in scores) / len(scores) > 0.8
+    # The dead knobs of the sweep do nothing at all here.
+    for name in ("response_pool.capacity", "buffers.max_size", "num_shards"):
+        param = next(p for p in MOCK_SPACE if p.name == name)
+        values = [landscape.fitness({**DEFAULT_CONFIG, name: v}) for v in param.grid()]
+        assert values == pytest.approx([SWEEP_DEFAULT_FITNESS] * len(values))
+
+
+def test_landscapes_are_selected_by_name() -> None:
+    from tuner.runners.mock import MockRunner
+
+    assert isinstance(make_landscape("sweep"), SweepLandscape)
+    assert type(make_landscape("interior")) is MockLandscape
+    with pytest.raises(ValueError, match=r"unknown mock landscape 'flat'.*interior, sweep"):
+        make_landscape("flat")
+    runner = MockRunner(None, landscape="sweep")
+    m = runner.evaluate(Candidate(runtime={"batching.batch_threshold": 1}))
+    assert m.detail["true_fitness"] == pytest.approx(46.0)
+    # Raw noisy runs around the true value (the statistics judge them elsewhere).
+    assert 30.0 < m.fitness < 65.0

@@ -24,6 +24,7 @@ from tuner.storage import StorageError, default_storage_url
 from tuner.storage import open_storage as _open_storage
 
 __all__ = [
+    "MockLandscapeOption",
     "RunnerOption",
     "SpecOption",
     "StorageOption",
@@ -54,6 +55,14 @@ StorageOption = Annotated[
 ]
 RunnerOption = Annotated[
     str, typer.Option("--runner", help="How candidates are measured: mock, local or compose.")
+]
+
+MockLandscapeOption = Annotated[
+    str,
+    typer.Option(
+        "--mock-landscape",
+        help="Mock runner: 'interior' (optimum inside the box) or 'sweep' (server/KNOBS.md).",
+    ),
 ]
 
 
@@ -115,7 +124,12 @@ def spec_of_study(study: optuna.Study, path: Path | None = None) -> StudySpec:
 
 
 def make_runner(
-    name: str, spec: StudySpec, study_name: str, seed: int | None, mock_delay: float | None
+    name: str,
+    spec: StudySpec,
+    study_name: str,
+    seed: int | None,
+    mock_delay: float | None,
+    mock_landscape: str | None = None,
 ) -> Runner:
     from tuner.runners import RunnerUnavailable, make_runner
     from tuner.study import pids_dir, study_dir
@@ -125,6 +139,13 @@ def make_runner(
         opts = {"seed": seed or 0}
         if mock_delay is not None:
             opts["delay_s"] = mock_delay
+        if mock_landscape is not None:
+            from tuner.runners.landscape import LANDSCAPES
+
+            if mock_landscape not in LANDSCAPES:
+                known = ", ".join(LANDSCAPES)
+                raise fail(f"--mock-landscape {mock_landscape!r}: choose one of: {known}")
+            opts["landscape"] = mock_landscape
     else:
         opts = {"pidfile": PidFile(pids_dir(study_name)), "work_dir": study_dir(study_name)}
     try:

@@ -8,6 +8,7 @@ import typer
 
 from tuner.cli._apps import study_app
 from tuner.cli._common import (
+    MockLandscapeOption,
     RunnerOption,
     SpecOption,
     StorageOption,
@@ -70,6 +71,7 @@ def run_command(
             "--mock-delay", help="Mock runner: seconds per repetition (demos, kill tests)."
         ),
     ] = None,
+    mock_landscape: MockLandscapeOption = "interior",
     heartbeat: Annotated[
         int, typer.Option("--heartbeat", min=1, help="Heartbeat interval in seconds.", hidden=True)
     ] = 30,
@@ -119,7 +121,7 @@ def run_command(
     budget = trials or spec.budget.trials
 
     leftovers = PidFile(pids_dir(name)).reap_orphans()
-    runner = make_runner(runner_name, spec, name, seed, mock_delay)
+    runner = make_runner(runner_name, spec, name, seed, mock_delay, mock_landscape)
 
     def interrupted(stop: Interrupted) -> None:
         progress.message(
@@ -206,6 +208,7 @@ def finalize_command(
     ] = None,
     storage_url: StorageOption = None,
     seed: Annotated[int | None, typer.Option("--seed")] = None,
+    mock_landscape: MockLandscapeOption = "interior",
 ) -> None:
     """Re-measure the top-k configs and the default; store the winner, write best_config.toml."""
     from tuner.finalize import finalize_study
@@ -214,7 +217,7 @@ def finalize_command(
 
     study = load_study(name, storage_url)
     spec = spec_of_study(study, spec_path)
-    runner = make_runner(runner_name, spec, name, seed, None)
+    runner = make_runner(runner_name, spec, name, seed, None, mock_landscape)
     used = budget_used(study)
     claim = claim_finalize(study, used, force=True)
     if isinstance(claim, FinalizeRefused):

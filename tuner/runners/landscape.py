@@ -1,9 +1,16 @@
-"""A synthetic performance landscape shaped like the real server's knobs.
+"""Synthetic performance landscapes shaped like the real server's knobs.
 
-The mock runner samples it to give tests and demos a study that behaves like a real one
-in seconds: same dotted param names, interactions, one dead knob, a known optimum and
-noise at the measured A/A level. Log fitness is a sum of independent param-group terms,
-which is what lets :meth:`MockLandscape.optimum` find the exact optimum on a grid.
+The mock runner samples one to give tests and demos a study that behaves like a real one
+in seconds: same dotted param names, a known optimum and noise at the measured A/A level.
+Two shapes (:data:`LANDSCAPES`, ``--mock-landscape``):
+
+- ``interior`` (:class:`MockLandscape`): interactions, one dead knob, and an optimum well
+  inside the box that beats the default by about 20%: the case a sweep cannot show.
+- ``sweep`` (:class:`SweepLandscape`): the committed knob sweep (server/KNOBS.md) as
+  measured: the default is the optimum, most of the box scores about 46-52%.
+
+Log fitness is a sum of independent param-group terms, which is what lets
+:meth:`MockLandscape.optimum` find the exact optimum on a grid.
 """
 
 from __future__ import annotations
@@ -219,7 +226,8 @@ class Optimum:
 
 @dataclass(frozen=True)
 class MockLandscape:
-    """Noiseless fitness and p99 ratios of configs; noise is the mock runner's job.
+    """The ``interior`` landscape: noiseless fitness and p99 ratios of configs, with an
+    interior optimum; noise is the mock runner's job.
 
     ``config`` maps dotted names (runtime and ``build.*``) to values; missing params take
     the landscape's defaults; unknown params are ignored (they have no effect).
@@ -228,13 +236,25 @@ class MockLandscape:
     tests: tuple[str, ...] = DEFAULT_TESTS
     weights: Mapping[str, float] = field(default_factory=dict)
 
+    #: The name ``--mock-landscape`` selects this landscape by.
+    name = "interior"
+
+    def _groups(self) -> tuple[tuple[tuple[str, ...], Term], ...]:
+        return GROUPS
+
+    def _base(self, shape: TestShape) -> float:
+        return _base(shape)
+
+    def _p99_extra(self, config: Mapping[str, Any], shape: TestShape) -> float:
+        return _p99_extra(config, shape)
+
     def _weight(self, test: str) -> float:
         return float(self.weights.get(test, 1.0))
 
     def log_ratio(self, config: Mapping[str, Any], test: str) -> float:
         """Natural log of the candidate/baseline rps ratio for one test."""
         shape = TestShape.parse(test)
-        return _base(shape) + sum(term(config, shape) for _, term in GROUPS)
+        return self._base(shape) + sum(term(config, shape) for _, term in self._groups())
 
     def per_test(self, config: Mapping[str, Any]) -> dict[str, float]:
         """True rps ratio per test."""
@@ -253,7 +273,7 @@ class MockLandscape:
         for t in self.tests:
             shape = TestShape.parse(t)
             log_p += self._weight(t) * (
-                -0.6 * self.log_ratio(config, t) + _p99_extra(config, shape)
+                -0.6 * self.log_ratio(config, t) + self._p99_extra(config, shape)
             )
         return math.exp(log_p / total)
 
@@ -265,7 +285,7 @@ class MockLandscape:
         """
         values = dict(grid) if grid is not None else {p.name: p.grid() for p in MOCK_SPACE}
         best: dict[str, Any] = {}
-        for names, _ in GROUPS:
+        for names, _ in self._groups():
             free = [n for n in names if n in values]
             if not free:
                 continue
@@ -293,5 +313,141 @@ class MockLandscape:
         return Optimum(config=config, fitness=self.fitness(config))
 
     def _group_score(self, names: Iterable[str], config: Mapping[str, Any]) -> float:
-        term = dict(GROUPS)[tuple(names)]
+        term = dict(self._groups())[tuple(names)]
         return sum(self._weight(t) * term(config, TestShape.parse(t)) for t in self.tests)
+
+
+# --- The sweep landscape: server/KNOBS.md as measured. --------------------------------
+
+#: Fitness of the default config in the knob sweep (median of its 5 repeats).
+SWEEP_DEFAULT_FITNESS = 106.9
+#: The sweep's noise band (max(D, W), fitness points) and the audit's margin on it: a
+#: measured point counts only when it is further than this from the default's fitness.
+SWEEP_NOISE_BAND = 3.9
+SWEEP_MARGIN = 1.25
+
+#: Fitness per value of every knob in server/KNOBS.md (the other knobs at their defaults);
+#: a test keeps this table in step with the file.
+SWEEP_MEASURED: dict[str, dict[Any, float]] = {
+    "batching.batch_threshold": {1: 46.0, 16: 100.8, 256: 106.9, 4096: 105.7},
+    "batching.min_pipeline_buffer": {0: 106.9, 21824: 52.2, 43712: 48.3, 65536: 47.3},
+    "buffers.read_size": {512: 101.3, 4096: 111.1, 16384: 106.9, 32768: 107.6, 262144: 109.9},
+    "threads": {1: 106.9, 3: 104.2, 6: 97.3, 8: 102.6},
+    "num_shards": {1: 108.5, 8: 105.7, 16: 106.9, 128: 102.6, 1024: 107.5},
+    "buffers.max_size": {
+        1048576: 102.5,
+        16777216: 107.8,
+        268435456: 108.0,
+        1073741824: 106.9,
+        4294967296: 107.5,
+    },
+    "response_pool.capacity": {64: 108.1, 128: 106.9, 1408: 107.2, 2752: 105.4, 4096: 106.0},
+    "build.allocator": {"jemalloc": 107.4, "mimalloc": 105.0, "system": 106.9},
+    "response_pool.buffer_size": {
+        512: 106.4,
+        4096: 105.9,
+        16384: 106.9,
+        32768: 105.1,
+        262144: 107.2,
+    },
+}
+
+#: Knots the sweep did not measure, inferred from the mechanism: a read is executed in
+#: pipeline mode only from min_pipeline_buffer pending bytes, and a P=16 read of this
+#: workload (64-byte values) is under 2 KiB, so every value from 2048 up turns pipelining
+#: off as fully as 21824 does (the trials of issue 14 at 28k-41k scored 43-48%).
+SWEEP_INFERRED: dict[str, dict[Any, float]] = {
+    "batching.min_pipeline_buffer": {2048: 52.2},
+}
+
+#: Knobs searched on a log scale (their curves interpolate in log2 of the value).
+_SWEEP_LOG = {p.name for p in MOCK_SPACE if p.log}
+
+
+def sweep_curve(name: str) -> dict[Any, float]:
+    """The knob's curve as the sweep landscape models it: measured fitness per value, with
+    every point within the noise margin of the default set to the default's fitness (the
+    sweep cannot tell it from noise), plus the inferred knots."""
+    threshold = SWEEP_MARGIN * SWEEP_NOISE_BAND
+    curve = {
+        value: (fit if abs(fit - SWEEP_DEFAULT_FITNESS) > threshold else SWEEP_DEFAULT_FITNESS)
+        for value, fit in SWEEP_MEASURED[name].items()
+    }
+    curve.update(SWEEP_INFERRED.get(name, {}))
+    return curve
+
+
+def _sweep_term(name: str) -> Term:
+    curve = sweep_curve(name)
+    default = DEFAULT_CONFIG[name]
+
+    def term(c: Mapping[str, Any], t: TestShape) -> float:
+        value = c.get(name, default)
+        if isinstance(default, str):
+            fit = curve.get(str(value), SWEEP_DEFAULT_FITNESS)
+        else:
+            fit = _interpolate(curve, float(value), log=name in _SWEEP_LOG)
+        return math.log(fit / SWEEP_DEFAULT_FITNESS)
+
+    return term
+
+
+def _interpolate(curve: Mapping[Any, float], x: float, *, log: bool) -> float:
+    """Piecewise-linear through the knots (in log2 of the value for log knobs), flat past
+    the ends."""
+
+    def axis(v: float) -> float:
+        return math.log2(max(v, 1.0)) if log else v
+
+    knots = sorted((axis(float(k)), v) for k, v in curve.items())
+    at = axis(x)
+    if at <= knots[0][0]:
+        return knots[0][1]
+    for (x0, y0), (x1, y1) in itertools.pairwise(knots):
+        if at <= x1:
+            return y0 + (y1 - y0) * (at - x0) / (x1 - x0)
+    return knots[-1][1]
+
+
+#: One group per knob: in the sweep every knob was varied alone, so no interaction is known.
+SWEEP_GROUPS: tuple[tuple[tuple[str, ...], Term], ...] = tuple(
+    ((name,), _sweep_term(name)) for name in SWEEP_MEASURED
+)
+
+
+@dataclass(frozen=True)
+class SweepLandscape(MockLandscape):
+    """The ``sweep`` landscape: each knob's curve as the committed knob sweep measured it
+    (:func:`sweep_curve`), effects multiplying, the same log deviation for every test.
+
+    The default config scores :data:`SWEEP_DEFAULT_FITNESS` and is the optimum; a
+    ``min_pipeline_buffer`` from 2 KiB up or ``batch_threshold = 1`` halves fitness, which
+    is most of the shipped box. The mock runner adds the measured A/A noise.
+    """
+
+    name = "sweep"
+
+    def _groups(self) -> tuple[tuple[tuple[str, ...], Term], ...]:
+        return SWEEP_GROUPS
+
+    def _base(self, shape: TestShape) -> float:
+        return math.log(SWEEP_DEFAULT_FITNESS / 100.0)
+
+    def _p99_extra(self, config: Mapping[str, Any], shape: TestShape) -> float:
+        return 0.0
+
+
+#: ``--mock-landscape`` name -> landscape class.
+LANDSCAPES: dict[str, type[MockLandscape]] = {"interior": MockLandscape, "sweep": SweepLandscape}
+
+
+def make_landscape(
+    name: str, tests: tuple[str, ...] = DEFAULT_TESTS, weights: Mapping[str, float] | None = None
+) -> MockLandscape:
+    """The landscape called ``name``; raises ValueError naming the choices."""
+    try:
+        cls = LANDSCAPES[name]
+    except KeyError:
+        known = ", ".join(LANDSCAPES)
+        raise ValueError(f"unknown mock landscape {name!r}; choose one of: {known}") from None
+    return cls(tests=tests, weights=dict(weights or {}))

@@ -21,7 +21,7 @@ import numpy as np
 from scipy import stats
 
 from tuner.runners.base import Candidate, Measurement, Progress, ProgressCallback, TrialFailure
-from tuner.runners.landscape import DEFAULT_TESTS, MockLandscape, TestShape
+from tuner.runners.landscape import DEFAULT_TESTS, MockLandscape, TestShape, make_landscape
 
 #: Per-repetition sleep in seconds when ``delay_s`` is not given (kill tests use it).
 DELAY_ENV = "TUNER_MOCK_DELAY"
@@ -71,6 +71,7 @@ class MockRunner:
     dotted param to values that "crash the server" (TrialFailure); ``fail_when`` is a
     predicate returning a failure reason or None. Like the real server, a config with a
     knob outside the server's range (:data:`SERVER_RANGES`) is rejected at start.
+    ``landscape`` is a landscape or its name (``interior``, the default, or ``sweep``).
     """
 
     name = "mock"
@@ -84,11 +85,13 @@ class MockRunner:
         noise: float = 1.0,
         crash_values: Mapping[str, Collection[Any]] | None = None,
         fail_when: FailurePredicate | None = None,
-        landscape: MockLandscape | None = None,
+        landscape: MockLandscape | str | None = None,
     ) -> None:
         workload = getattr(spec, "workload", None)
         self.tests = _tests_of(workload)
         self.weights = dict(getattr(workload, "weights", None) or {})
+        if isinstance(landscape, str):  # a name of tuner.runners.landscape.LANDSCAPES
+            landscape = make_landscape(landscape, self.tests, self.weights)
         self.landscape = landscape or MockLandscape(tests=self.tests, weights=self.weights)
         self.min_repetitions = int(getattr(workload, "min_repetitions", None) or 3)
         self.max_repetitions = int(getattr(workload, "max_repetitions", None) or 10)
