@@ -200,6 +200,12 @@ def trial_line(trial: FrozenTrial) -> str:
         text += f" reps {attrs.get('repetitions', '?')}"
         if attrs.get("retry_of") is not None:
             text += f" (retry of {attrs['retry_of']})"
+        raced = attrs.get("raced_out")
+        if isinstance(raced, dict):
+            text += (
+                f" raced out: upper bound {raced['upper_bound']:.1f} < incumbent "
+                f"#{raced['incumbent_trial']} {raced['incumbent_fitness']:.1f}"
+            )
         return text
     return f"{head} {attrs.get('failure_reason', '')}"
 

@@ -5,6 +5,11 @@ defaults the sampler comparison benchmark is meant to confirm). CMA-ES cannot sa
 categorical params (such as ``build.allocator``): those go to its
 independent sampler, TPE, which learns from the same trials. Integer and stepped params
 use CMA-ES with margin, which keeps the discrete dimensions from collapsing.
+
+CMA-ES starts at the spec's defaults (``x0``: Optuna maps each value through the same
+log/step/[0, 1] transform it samples in) with step size ``sampler.sigma0`` (a fraction of
+each scaled range; Optuna's default is 1/6), unless it is warm-started from an earlier
+study's trials (``source_trials``; Optuna forbids both at once).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from optuna.samplers import (
     RandomSampler,
     TPESampler,
 )
+from optuna.trial import FrozenTrial
 
 from tuner.spec import StudySpec
 
@@ -50,14 +56,34 @@ def resolve_name(name: str, spec: StudySpec) -> str:
     return name
 
 
-def make_sampler(name: str, spec: StudySpec, seed: int | None = None) -> BaseSampler:
-    """Build the sampler ``name`` for ``spec``; raises SamplerError with the fix."""
+def cmaes_x0(spec: StudySpec) -> dict[str, float | int]:
+    """The defaults of the params CMA-ES samples (categoricals go to its independent sampler)."""
+    return {p.name: p.default for p in spec.params if p.kind != "categorical"}
+
+
+def make_sampler(
+    name: str,
+    spec: StudySpec,
+    seed: int | None = None,
+    source_trials: list[FrozenTrial] | None = None,
+) -> BaseSampler:
+    """Build the sampler ``name`` for ``spec``; raises SamplerError with the fix.
+
+    ``source_trials`` (CMA-ES only) warm-starts the search from an earlier study's trials
+    instead of from the defaults; they must carry only the CMA-ES params' distributions.
+    """
     name = resolve_name(name, spec)
     if name == "cmaes":
         discrete = any(p.kind == "int" or p.step is not None for p in spec.params)
+        warm = bool(source_trials)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            # x0 and sigma0 are deprecated in Optuna 4.9 (still supported until 6.0).
+            warnings.simplefilter("ignore", FutureWarning)
             return CmaEsSampler(
+                x0=None if warm else cmaes_x0(spec),
+                sigma0=None if warm else spec.sampler.sigma0,
+                source_trials=source_trials if warm else None,
                 seed=seed,
                 with_margin=discrete,
                 independent_sampler=TPESampler(seed=seed, multivariate=True),
@@ -86,13 +112,17 @@ def make_sampler(name: str, spec: StudySpec, seed: int | None = None) -> BaseSam
 
 
 def make_pruner(spec: StudySpec) -> BasePruner:
-    """Median pruning on running fitness for single-objective studies, else none.
+    """Median pruning when the spec asks for it, else none.
+
+    Racing (the default, ``objective.pruner = "racing"``) is not an Optuna pruner: the
+    study loop stops a trial against the incumbent itself (tuner.study._racing), so
+    Optuna's pruner is then NopPruner.
 
     MedianPruner, not WilcoxonPruner: each reported value is the running estimate after
     k repetitions (cumulative, so not independent per-step instances as Wilcoxon
     assumes), and running estimates at the same k are comparable across trials.
     """
-    if spec.objective.is_multi or spec.objective.pruner == "none":
+    if spec.objective.is_multi or spec.objective.pruner != "median":
         return NopPruner()
     return MedianPruner(
         n_startup_trials=PRUNER_STARTUP_TRIALS,

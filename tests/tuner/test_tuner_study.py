@@ -184,10 +184,10 @@ def test_pruning_stops_bad_trials_early(tuner_env: Path, make_spec: Callable[...
     spec = load_spec(make_spec())
     study, _ = _run(spec, f"sqlite:///{tuner_env}/prune.db", 25, sampler="random")
     pruned = study.get_trials(states=(TrialState.PRUNED,))
-    assert pruned, "25 random trials with median pruning should prune some"
+    assert pruned, "25 random trials raced against the incumbent should stop some"
     max_reps = spec.workload.max_repetitions
     for t in pruned:
-        assert t.user_attrs["stop_reason"] == "pruned"
+        assert t.user_attrs["stop_reason"] == "raced_out"
         assert 3 <= t.user_attrs["repetitions"] < max_reps
         assert max(t.intermediate_values) == t.user_attrs["repetitions"]
 
@@ -229,9 +229,12 @@ def test_finalize_remeasures_and_writes_best_config(
     assert winner is not None
     finalists = study.user_attrs["finalists"]
     assert finalists[0]["is_default"]
-    assert len(finalists) == 4  # default + top 3 distinct configs
+    # default + top 3 distinct configs (CMA-ES starts at the default: it may be one of them)
+    top = select_finalists(study, spec, 3)
+    expected = 1 + sum(t.params != spec.defaults() for t in top)
+    assert expected >= 3 and len(finalists) == expected
     measured = {json.dumps([c.runtime, c.build], sort_keys=True) for c in runner.seen}
-    assert len(measured) == 4
+    assert len(measured) == expected
     assert len(runner.seen) == sum(len(f["rounds"]) for f in finalists)
     for f in finalists:
         assert set(f["per_test_ci"]) == set(f["per_test"]), f["label"]

@@ -80,6 +80,11 @@ def study_summary(study: optuna.Study, top: int) -> dict[str, Any]:
         "top": [row(t) for t in ranked[:top]],
         "finalists": study.user_attrs.get("finalists", []),
         "winner": study.user_attrs.get("winner"),
+        "raced_out": [
+            {**row(t), "raced_out": t.user_attrs["raced_out"]}
+            for t in trials
+            if t.state == TrialState.PRUNED and isinstance(t.user_attrs.get("raced_out"), dict)
+        ],
     }
     if multi:
         summary["pareto_front"] = [
@@ -117,6 +122,14 @@ def show_command(
     console.print(
         f"[bold]{name}[/bold] ({summary['objective']}, sampler {summary['sampler']}): {counts}"
     )
+    raced = summary["raced_out"]
+    if raced:
+        reps = sorted(r["repetitions"] or 0 for r in raced)
+        console.print(
+            f"raced out: {len(raced)} trial(s) stopped as clearly worse than the incumbent "
+            f"after {reps[0]}-{reps[-1]} repetitions (median {reps[len(reps) // 2]}); their "
+            "fitness is the running estimate at the stop"
+        )
     winner = summary["winner"]
     if winner:
         clear = winner.get("beats_default_clearly")

@@ -36,7 +36,8 @@ __all__ = [
 PARAM_KINDS = ("int", "float", "categorical")
 STAGES = ("runtime", "build")
 OBJECTIVES = ("throughput", "pareto")
-PRUNERS = ("median", "none")
+#: ``racing``: stop a trial once it is clearly worse than the incumbent (tuner.study._racing).
+PRUNERS = ("racing", "median", "none")
 #: Measured values a constraint may name; such constraints are checked after the run.
 OUTCOME_NAMES = ("fitness", "p99_ratio", "ci_low", "ci_high")
 DEFAULT_SPEC_NAME = "redis-throughput"
@@ -154,7 +155,10 @@ class ObjectiveSpec:
     """What the study optimises."""
 
     kind: str = "throughput"
-    pruner: str = "median"
+    pruner: str = "racing"
+    #: Racing: a trial stops once its CI's upper bound at this confidence is below the
+    #: incumbent's point estimate (after the workload's stop floor of repetitions).
+    racing_confidence: float = 0.95
     #: Pareto studies: finalists whose re-measured p99 ratio exceeds this cannot win.
     max_p99_ratio: float | None = None
 
@@ -191,6 +195,9 @@ class SamplerSpec:
     name: str = "auto"
     seed: int | None = None
     population_size: int | None = None
+    #: CMA-ES's initial step size, as a fraction of each param's (log-scaled) range; it
+    #: starts at the defaults (x0). None: Optuna's min_range / 6.
+    sigma0: float | None = None
 
 
 @dataclass(frozen=True)

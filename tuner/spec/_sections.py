@@ -62,11 +62,11 @@ def parse_workload(w: Mapping[str, Any]) -> Any:
 
 
 def parse_objective(o: Mapping[str, Any]) -> ObjectiveSpec:
-    only_keys(o, "objective", {"kind", "pruner", "max_p99_ratio"})
+    only_keys(o, "objective", {"kind", "pruner", "max_p99_ratio", "racing_confidence"})
     kind = str_field(o, "objective.kind") or "throughput"
     if kind not in OBJECTIVES:
         raise SpecError(f"objective.kind: {kind!r} is not one of {', '.join(OBJECTIVES)}")
-    pruner = str_field(o, "objective.pruner") or ("median" if kind == "throughput" else "none")
+    pruner = str_field(o, "objective.pruner") or ("racing" if kind == "throughput" else "none")
     if pruner not in PRUNERS:
         raise SpecError(f"objective.pruner: {pruner!r} is not one of {', '.join(PRUNERS)}")
     if kind == "pareto" and pruner != "none":
@@ -74,7 +74,23 @@ def parse_objective(o: Mapping[str, Any]) -> ObjectiveSpec:
     max_p99 = o.get("max_p99_ratio")
     if max_p99 is not None:
         max_p99 = positive(o, "objective.max_p99_ratio", 1.0)
-    return ObjectiveSpec(kind=kind, pruner=pruner, max_p99_ratio=max_p99)
+    racing_confidence = _fraction(o, "objective.racing_confidence", 0.95, low=0.5, high=0.9999)
+    return ObjectiveSpec(
+        kind=kind, pruner=pruner, max_p99_ratio=max_p99, racing_confidence=racing_confidence
+    )
+
+
+def _fraction(
+    t: Mapping[str, Any], where: str, default: float, *, low: float, high: float
+) -> float:
+    """A number strictly inside (low, high] (a confidence, a step size); SpecError if not."""
+    key = where.rsplit(".", 1)[-1]
+    value = t.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise SpecError(f"{where}: expected a number in ({low}, {high}], got {value!r}")
+    if not low < value <= high:
+        raise SpecError(f"{where}: must be in ({low}, {high}], got {value}")
+    return float(value)
 
 
 def parse_budget(b: Mapping[str, Any]) -> BudgetSpec:
@@ -92,8 +108,13 @@ def parse_budget(b: Mapping[str, Any]) -> BudgetSpec:
 
 
 def parse_sampler(s: Mapping[str, Any]) -> SamplerSpec:
-    only_keys(s, "sampler", {"name", "seed", "population_size"})
+    only_keys(s, "sampler", {"name", "seed", "population_size", "sigma0"})
+    sigma0 = None
+    if "sigma0" in s:
+        # CMA-ES works on params scaled to [0, 1]: a step beyond the whole range is nonsense.
+        sigma0 = _fraction(s, "sampler.sigma0", 0.0, low=0.0, high=1.0)
     return SamplerSpec(
+        sigma0=sigma0,
         name=str_field(s, "sampler.name") or "auto",
         seed=int_field(s, "sampler.seed", None, minimum=0),
         population_size=int_field(s, "sampler.population_size", None, minimum=2),

@@ -1,10 +1,10 @@
 """One study's life: open it, run the trial loop, account the budget, recover dead workers.
 
 Each job has its own private module, as in Optuna's ``optuna.study``: ``_optimize`` (the
-loop), ``_budget``, ``_recovery``, ``_heartbeat``, ``_attrs`` (the trial-attribute codec
-shared with finalize), ``_paths``, ``_workers`` (worker ids), ``_open`` and
-``_finalize_claim`` (which one worker finalizes). Import from
-``tuner.study``; the private modules may move.
+loop), ``_racing`` (stop a trial clearly worse than the incumbent), ``_budget``,
+``_recovery``, ``_heartbeat``, ``_attrs`` (the trial-attribute codec shared with
+finalize), ``_paths``, ``_workers`` (worker ids), ``_open`` and ``_finalize_claim`` (which
+one worker finalizes). Import from ``tuner.study``; the private modules may move.
 """
 
 from tuner.study._attrs import (
@@ -15,6 +15,7 @@ from tuner.study._attrs import (
     FAILURE_INTERRUPTED,
     FAILURE_RUNNER,
     MEASURED_TRIAL_ATTRS,
+    STOP_RACED_OUT,
     measured_values,
     measurement_attrs,
     measurement_detail,
@@ -59,6 +60,7 @@ __all__ = [
     "MAX_CONSECUTIVE_REJECTIONS",
     "MAX_RETRIES",
     "MEASURED_TRIAL_ATTRS",
+    "STOP_RACED_OUT",
     "STUDIES_DIR_ENV",
     "FinalizeClaim",
     "FinalizeRefused",

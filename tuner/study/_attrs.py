@@ -7,17 +7,22 @@ both sides use this one module for names and for the measurement's fields.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from optuna.trial import FrozenTrial, Trial
 
 from tuner.runners.base import Measurement, Progress
+
+if TYPE_CHECKING:
+    from tuner.study._racing import RacedOut
 
 FAILURE_RUNNER = "runner"
 FAILURE_CONSTRAINT = "constraint"
 FAILURE_INTERRUPTED = "interrupted"
 FAILURE_ERROR = "error"
 FAILURE_BUDGET = "budget"
+#: ``stop_reason`` of a trial stopped by racing (tuner.study._racing); PRUNED state.
+STOP_RACED_OUT = "raced_out"
 
 #: User attrs every measured trial carries (what the dashboard's tables show).
 MEASURED_TRIAL_ATTRS = frozenset(
@@ -97,3 +102,17 @@ def record_progress(trial: Trial, p: Progress) -> None:
     trial.set_user_attr("fitness_ci_high", p.ci_high)
     trial.set_user_attr("repetitions", p.repetition)
     trial.set_user_attr("stop_reason", "pruned")
+
+
+def record_raced_out(trial: Trial, raced: RacedOut) -> None:
+    """Flag a trial that racing stopped: its value is its running estimate, not a full one."""
+    trial.set_user_attr("stop_reason", STOP_RACED_OUT)
+    trial.set_user_attr(
+        "raced_out",
+        {
+            "repetition": raced.progress.repetition,
+            "upper_bound": raced.bound,
+            "incumbent_trial": raced.incumbent.number,
+            "incumbent_fitness": raced.incumbent.fitness,
+        },
+    )

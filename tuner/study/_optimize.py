@@ -40,10 +40,12 @@ from tuner.study._attrs import (
     measured_values,
     record_measurement,
     record_progress,
+    record_raced_out,
 )
 from tuner.study._budget import budget_used, counts_toward_budget
 from tuner.study._heartbeat import Heartbeat, heartbeat_interval, record_heartbeat
 from tuner.study._open import StudyError, enqueue_defaults_once
+from tuner.study._racing import RacedOut, find_incumbent, racing_rule
 from tuner.study._recovery import reap_dead_workers, requeue, requeue_unrun
 from tuner.study._sink import ProgressSink
 from tuner.study._workers import worker_id
@@ -295,6 +297,13 @@ class StudyLoop:
 
         last: list[Progress] = []
         prune = options.prune and not spec.objective.is_multi
+        racing = prune and spec.objective.pruner == "racing"
+        rule = racing_rule(
+            spec.objective.racing_confidence,
+            float(getattr(spec.workload, "confidence", 0.95)),
+            int(getattr(spec.workload, "min_repetitions", 0)),
+            spec.budget.repetitions or int(getattr(spec.workload, "max_repetitions", 10)),
+        )
 
         def on_progress(p: Progress) -> None:
             last.append(p)
@@ -303,7 +312,12 @@ class StudyLoop:
                 return
             with self.guard.deferred():
                 trial.report(p.fitness, p.repetition)
-                should_prune = prune and trial.should_prune()
+                if racing:
+                    # Re-read each repetition: another worker may have found a better one.
+                    raced = rule.check(p, find_incumbent(self.study))
+                    if raced is not None:
+                        raise raced
+                should_prune = prune and not racing and trial.should_prune()
             if should_prune:
                 raise optuna.TrialPruned(
                     f"running fitness {p.fitness:.1f} at repetition {p.repetition}"
@@ -315,10 +329,12 @@ class StudyLoop:
                 repetitions=spec.budget.repetitions,
                 on_progress=on_progress,
             )
-        except optuna.TrialPruned:
+        except optuna.TrialPruned as pruned:
             if last:
                 with self.guard.deferred():
                     record_progress(trial, last[-1])
+                    if isinstance(pruned, RacedOut):
+                        record_raced_out(trial, pruned)
             raise
         except TrialFailure as failure:
             with self.guard.deferred():
