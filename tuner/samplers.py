@@ -66,11 +66,13 @@ def make_sampler(
     spec: StudySpec,
     seed: int | None = None,
     source_trials: list[FrozenTrial] | None = None,
+    x0: dict[str, float | int] | None = None,
 ) -> BaseSampler:
     """Build the sampler ``name`` for ``spec``; raises SamplerError with the fix.
 
     ``source_trials`` (CMA-ES only) warm-starts the search from an earlier study's trials
     instead of from the defaults; they must carry only the CMA-ES params' distributions.
+    ``x0`` (CMA-ES only) overrides the start (default: the spec's defaults).
     """
     name = resolve_name(name, spec)
     if name == "cmaes":
@@ -81,7 +83,7 @@ def make_sampler(
             # x0 and sigma0 are deprecated in Optuna 4.9 (still supported until 6.0).
             warnings.simplefilter("ignore", FutureWarning)
             return CmaEsSampler(
-                x0=None if warm else cmaes_x0(spec),
+                x0=None if warm else (x0 or cmaes_x0(spec)),
                 sigma0=None if warm else spec.sampler.sigma0,
                 source_trials=source_trials if warm else None,
                 seed=seed,

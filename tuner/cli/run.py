@@ -60,6 +60,15 @@ def run_command(
         str | None, typer.Option("--sampler", help="auto, cmaes, nsga2, tpe, gp or random.")
     ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Sampler (and mock) seed.")] = None,
+    warm_start: Annotated[
+        str | None,
+        typer.Option(
+            "--warm-start",
+            metavar="STUDY",
+            help="Start from an earlier study of the same target in the same storage "
+            "(CMA-ES: its trials seed the search; other samplers: its best configs run first).",
+        ),
+    ] = None,
     storage_url: StorageOption = None,
     finalize: Annotated[
         bool, typer.Option("--finalize/--no-finalize", help="Re-measure finalists at the end.")
@@ -112,7 +121,12 @@ def run_command(
     seed = seed if seed is not None else spec.sampler.seed
     try:
         study = open_study(
-            spec, storage, study_name=name, sampler=sampler or spec.sampler.name, seed=seed
+            spec,
+            storage,
+            study_name=name,
+            sampler=sampler or spec.sampler.name,
+            seed=seed,
+            warm_start=warm_start,
         )
     except (SamplerError, StudyError) as exc:
         raise fail(str(exc)) from None
