@@ -4,13 +4,23 @@ In every repetition each unit (test@pipeline) runs on both servers back to back,
 freshly randomised order of units and of servers within the unit, never both at once,
 each run on a freshly FLUSHALLed and prefilled server. Pairs adjacent in time share the
 machine's momentary load, which the per-pair ratio cancels.
+
+The machine-health guard: the baseline is the same server in every repetition, so its own
+throughput tells whether the machine was disturbed. A repetition whose baseline rps (the
+geomean over units of each unit's rps over its running median over the counted
+repetitions; the first repetition is the reference) falls below
+``workload.health_threshold`` is re-run and not counted, up to ``workload.max_dropped``
+times; its runs stay in the result with phase "disturbed".
+A ratio cancels a disturbance only if it hits both runs of a pair equally, which a burst
+during one run does not.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -93,6 +103,7 @@ class PairedRun:
         self._runs: list[RawRun] = []
         self._rss: dict[str, int | None] = {CANDIDATE: None, BASELINE: None}
         self._t0 = 0.0
+        self._dropped = 0
 
     def _endpoint(self, role: str) -> Endpoint:
         return self.candidate if role == CANDIDATE else self.baseline
@@ -189,17 +200,33 @@ class PairedRun:
         boot: stats.Bootstrap | None = None
         stop_reason = "max_repetitions"
         requests = self._calibrate()
+        # Counted repetitions only: the warm-up runs are shorter, so their rps differ.
+        history: dict[str, list[float]] = {n: [] for n in names}
+        self._dropped = 0
         budget_t0 = time.perf_counter() if self.budget_after_warmup else self._t0
         for rep in range(1, self.max_repetitions + 1):
-            ratios: dict[str, float] = {}
-            for i in self._rng.permutation(len(units)):
-                test, pipeline = units[i]
-                name = names[i]
-                got = {
-                    role: self._run_one(role, test, pipeline, rep, "measure", requests[name]).rps
-                    for role in self._roles()
-                }
-                ratios[name] = got[CANDIDATE] / got[BASELINE]
+            while True:
+                first = len(self._runs)
+                ratios: dict[str, float] = {}
+                base_rps: dict[str, float] = {}
+                for i in self._rng.permutation(len(units)):
+                    test, pipeline = units[i]
+                    name = names[i]
+                    got = {
+                        role: self._run_one(
+                            role, test, pipeline, rep, "measure", requests[name]
+                        ).rps
+                        for role in self._roles()
+                    }
+                    ratios[name] = got[CANDIDATE] / got[BASELINE]
+                    base_rps[name] = got[BASELINE]
+                if not self._disturbed(base_rps, history):
+                    break
+                self._dropped += 1
+                for k in range(first, len(self._runs)):
+                    self._runs[k] = dataclasses.replace(self._runs[k], phase="disturbed")
+            for name, rps in base_rps.items():
+                history[name].append(rps)
             rows.append([ratios[n] for n in names])
             matrix = np.asarray(rows)
             boot = stats.bootstrap(
@@ -239,6 +266,25 @@ class PairedRun:
         return self._result(
             np.asarray(rows), names, weights, boot, stop_reason, baseline_version, candidate_version
         )
+
+    def health(self, base_rps: dict[str, float], history: Mapping[str, Sequence[float]]) -> float:
+        """The baseline's throughput this repetition relative to its running medians
+        (geomean over units with a history; 1.0 when none has one)."""
+        logs = [
+            math.log(rps / float(np.median(history[n])))
+            for n, rps in base_rps.items()
+            if history.get(n) and rps > 0
+        ]
+        return math.exp(sum(logs) / len(logs)) if logs else 1.0
+
+    def _disturbed(
+        self, base_rps: dict[str, float], history: Mapping[str, Sequence[float]]
+    ) -> bool:
+        """Whether to drop this repetition: the baseline far below itself, drops left."""
+        w = self.workload
+        if w.health_threshold <= 0 or self._dropped >= w.max_dropped:
+            return False
+        return self.health(base_rps, history) < w.health_threshold
 
     def _result(
         self,
@@ -295,6 +341,7 @@ class PairedRun:
             runs=list(self._runs),
             workload=self.workload.to_dict(),
             seed=self.seed,
+            dropped_repetitions=self._dropped,
         )
 
 

@@ -98,6 +98,9 @@ class PairedResult:
     runs: list[RawRun]
     workload: dict[str, Any] = field(default_factory=dict)
     seed: int | None = None
+    #: Repetitions re-run because the baseline's own throughput showed a disturbed machine
+    #: (their runs are kept with phase "disturbed"; see PairedRun).
+    dropped_repetitions: int = 0
 
     def per_test_ratios(self) -> dict[str, float]:
         """name -> median rps ratio, the shape the study's trial attributes use."""

@@ -70,6 +70,12 @@ class Workload:
     max_repetitions: int = 20
     target_ci_pct: float = 2.0
     confidence: float = 0.95
+    #: Machine-health guard: a repetition whose baseline throughput (geomean over units of
+    #: each unit's rps over its running median) falls below this fraction is re-run, not
+    #: counted. 0 turns the guard off.
+    health_threshold: float = 0.5
+    #: The most repetitions a measurement drops as disturbed; later ones count.
+    max_dropped: int = 3
 
     def __post_init__(self) -> None:
         if self.requests is None and self.duration_s is None:
@@ -197,6 +203,15 @@ def _validate(w: Workload) -> None:
         )
     if not _is_number(w.confidence) or not 0.5 <= w.confidence < 1:
         raise WorkloadError(f"workload.confidence: expected 0.5 <= c < 1, got {w.confidence!r}")
+    if not _is_number(w.health_threshold) or not 0 <= w.health_threshold < 1:
+        raise WorkloadError(
+            "workload.health_threshold: expected a fraction 0 <= t < 1 of the baseline's "
+            f"running median (0: no guard), got {w.health_threshold!r}"
+        )
+    if not _is_int(w.max_dropped) or w.max_dropped < 0:
+        raise WorkloadError(
+            f"workload.max_dropped: expected an integer >= 0, got {w.max_dropped!r}"
+        )
     for flag in ("warmup", "prefill"):
         if not isinstance(getattr(w, flag), bool):
             raise WorkloadError(

@@ -198,6 +198,8 @@ def trial_line(trial: FrozenTrial) -> str:
         if "p99_ratio" in attrs:
             text += f" p99x {attrs['p99_ratio']:.2f}"
         text += f" reps {attrs.get('repetitions', '?')}"
+        if attrs.get("dropped_repetitions"):
+            text += f" (+{attrs['dropped_repetitions']} dropped: machine disturbed)"
         if attrs.get("retry_of") is not None:
             text += f" (retry of {attrs['retry_of']})"
         raced = attrs.get("raced_out")

@@ -102,3 +102,23 @@ def test_pop_prefill_holds_one_element_per_request(test: str, key: bytes, count:
 def test_write_tests_need_no_prefill() -> None:
     for test in ("set", "incr", "lpush", "lrange_100", "mset", "xadd", "ping_inline"):
         assert payload(test, keyspace=100, data_size=8, requests=100) == b""
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("health_threshold", 1.0, r"workload\.health_threshold: expected a fraction"),
+        ("health_threshold", -0.1, r"workload\.health_threshold: expected a fraction"),
+        ("health_threshold", "half", r"workload\.health_threshold: expected a fraction"),
+        ("max_dropped", -1, r"workload\.max_dropped: expected an integer >= 0"),
+        ("max_dropped", 1.5, r"workload\.max_dropped: expected an integer >= 0"),
+    ],
+)
+def test_bad_health_guard_settings_name_the_field(field: str, value: object, message: str) -> None:
+    with pytest.raises(WorkloadError, match=message):
+        Workload.from_dict({field: value})
+
+
+def test_health_guard_defaults_and_off() -> None:
+    assert (Workload().health_threshold, Workload().max_dropped) == (0.5, 3)
+    assert Workload.from_dict({"health_threshold": 0}).health_threshold == 0

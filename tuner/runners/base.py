@@ -61,6 +61,8 @@ class Measurement:
     detail: dict[str, Any] = field(default_factory=dict)
     #: test -> (low, high) CI of its median rps ratio, at the workload's confidence.
     per_test_ci: dict[str, tuple[float, float]] = field(default_factory=dict)
+    #: Repetitions re-run because the baseline showed a disturbed machine (health guard).
+    dropped_repetitions: int = 0
 
 
 class TrialFailure(Exception):

@@ -460,6 +460,7 @@ class ComposeRunner:
             per_test_ci=result.per_test_cis(),
             repetitions=result.repetitions,
             stop_reason=result.stop_reason,
+            dropped_repetitions=result.dropped_repetitions,
             timings=timings,
             build_tag=image.tag,
             detail=detail,

@@ -281,6 +281,7 @@ def _measurement(result: Any, timings: dict[str, float], build_tag: str) -> Meas
         per_test_ci=result.per_test_cis(),
         repetitions=result.repetitions,
         stop_reason=result.stop_reason,
+        dropped_repetitions=result.dropped_repetitions,
         timings=timings,
         build_tag=build_tag,
         detail={"runner": "local", **result.to_dict()},

@@ -35,6 +35,7 @@ MEASURED_TRIAL_ATTRS = frozenset(
         "per_test_ci",
         "repetitions",
         "stop_reason",
+        "dropped_repetitions",
         "build_tag",
         "timings",
         "config",
@@ -66,6 +67,7 @@ def measurement_fields(m: Measurement) -> dict[str, Any]:
         "per_test_ci": {t: list(ci) for t, ci in m.per_test_ci.items()},
         "repetitions": m.repetitions,
         "stop_reason": m.stop_reason,
+        "dropped_repetitions": m.dropped_repetitions,
         "build_tag": m.build_tag,
     }
 
