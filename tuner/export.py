@@ -24,8 +24,9 @@ def config_header(
     lines = [f"Best config of study {study_name!r} ({choice.get('label', 'trial')})."]
     if choice.get("fitness") is not None:
         confidence = getattr(spec.workload, "confidence", 0.95) if spec else 0.95
+        unit = spec.baseline.fitness_unit if spec else "% of the baseline"
         lines.append(
-            f"fitness {_num(choice['fitness'])}% of Redis 8.0 "
+            f"fitness {_num(choice['fitness'])}{unit} "
             f"({confidence:.0%} CI {_num(choice.get('ci_low'))} - {_num(choice.get('ci_high'))}), "
             f"p99 latency ratio {_num(choice.get('p99_ratio'), '.2f')}, "
             f"{choice.get('repetitions', '?')} paired repetitions"

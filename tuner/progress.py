@@ -29,6 +29,7 @@ from rich.progress import (
 )
 
 from tuner.runners.base import Progress as RunnerProgress
+from tuner.spec import stored_fitness_unit
 from tuner.study import ProgressSink, counts_toward_budget
 
 __all__ = ["StudyProgress", "best_text", "eta_seconds", "format_seconds", "trial_line"]
@@ -110,7 +111,8 @@ class StudyProgress(ProgressSink):
         # Earlier runs' trial times give a resumed study an ETA from its first line.
         self._durations = trial_seconds(study.get_trials(deepcopy=False))
         resumed = f" (resuming: {used} done)" if used else ""
-        self.message(f"study {study.study_name}: {total} trials{resumed}")
+        unit = stored_fitness_unit(study.user_attrs.get("spec"))
+        self.message(f"study {study.study_name}: {total} trials{resumed}; fitness in {unit}")
         if self._bar is not None:
             self._study_task = self._bar.add_task(
                 study.study_name, total=total, completed=used, info=self._study_info()

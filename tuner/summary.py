@@ -14,6 +14,7 @@ from rich.console import Group
 from rich.panel import Panel
 from rich.text import Text
 
+from tuner.spec import stored_fitness_unit
 from tuner.study import budget_used
 
 __all__ = ["Gain", "StudyOutcome", "gain", "study_outcome"]
@@ -69,6 +70,8 @@ class StudyOutcome:
     storage_flag: str
     #: Trials run after the finalize that chose this winner (0: it is current).
     trials_since: int = 0
+    #: What a fitness of 100 is ("% of the baseline", "% of this server at its defaults").
+    fitness_unit: str = "% of the baseline"
 
     def renderable(self) -> Panel:
         """A rich panel: found, against the default, exported, and what to run next."""
@@ -77,7 +80,12 @@ class StudyOutcome:
         how = (
             "re-measured as a finalist" if self.remeasured else "from the search (not re-measured)"
         )
-        lines = [Text(f"found: {self.label}, fitness {f:.1f} [{lo:.1f}, {hi:.1f}] ({how})")]
+        lines = [
+            Text(
+                f"found: {self.label}, fitness {f:.1f} [{lo:.1f}, {hi:.1f}] "
+                f"{self.fitness_unit} ({how})"
+            )
+        ]
         if self.trials_since:
             lines.append(
                 Text(
@@ -163,6 +171,7 @@ def study_outcome(
             True,
             flag,
             max(since, 0),
+            stored_fitness_unit(study.user_attrs.get("spec")),
         )
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not complete:
@@ -184,6 +193,7 @@ def study_outcome(
         None,
         False,
         flag,
+        fitness_unit=stored_fitness_unit(study.user_attrs.get("spec")),
     )
 
 

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from tuner.cli._apps import study_app
 from tuner.cli._common import StorageOption, console, load_study, open_storage, quiet_optuna
+from tuner.spec import stored_fitness_unit
 from tuner.storage import default_storage_url
 
 __all__ = ["list_command", "show_command", "study_summary"]
@@ -76,6 +77,7 @@ def study_summary(study: optuna.Study, top: int) -> dict[str, Any]:
         "objective": "pareto" if multi else "throughput",
         "metric_names": study.metric_names,
         "sampler": study.user_attrs.get("sampler"),
+        "fitness_unit": stored_fitness_unit(study.user_attrs.get("spec")),
         "counts": {s.name: sum(t.state == s for t in trials) for s in TrialState},
         "top": [row(t) for t in ranked[:top]],
         "finalists": study.user_attrs.get("finalists", []),
@@ -122,6 +124,7 @@ def show_command(
     console.print(
         f"[bold]{name}[/bold] ({summary['objective']}, sampler {summary['sampler']}): {counts}"
     )
+    console.print(f"fitness: {summary['fitness_unit']} (100 = no difference)")
     raced = summary["raced_out"]
     if raced:
         reps = sorted(r["repetitions"] or 0 for r in raced)

@@ -21,6 +21,7 @@ from optuna.trial import FrozenTrial, TrialState
 from plotly.subplots import make_subplots
 
 from tuner.report.timing import CATEGORIES, TimeBreakdown, format_seconds
+from tuner.spec import stored_fitness_unit
 
 #: How many of the most important params get a slice plot.
 SLICE_PARAMS = 4
@@ -178,7 +179,8 @@ def history(study: optuna.Study) -> Figure:
         )
         fig.update_yaxes(title_text=f"{names[1]} (lower is better)", row=2, col=1)
     failed = sum(t.state == TrialState.FAIL for t in trials)
-    fig.update_yaxes(title_text=f"{names[0]} (% of baseline)", row=1, col=1)
+    unit = stored_fitness_unit(study.user_attrs.get("spec"))
+    fig.update_yaxes(title_text=f"{names[0]} ({unit})", row=1, col=1)
     fig.update_xaxes(title_text="trial", row=2 if multi else 1, col=1)
     fig.update_layout(
         title=f"Optimisation history ({len(complete)} complete, {failed} failed not shown)",

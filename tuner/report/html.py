@@ -15,6 +15,7 @@ from optuna.trial import TrialState
 
 from tuner.report.figures import Figure, finite
 from tuner.report.timing import CATEGORIES, TimeBreakdown, format_seconds
+from tuner.spec import stored_fitness_unit
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
@@ -67,7 +68,8 @@ def summary_section(study: optuna.Study) -> str:
         }[winner.get("beats_default_clearly")]
         parts.append(
             f"<p><b>Winner: {html.escape(str(winner.get('label')))}</b>, fitness "
-            f"{_num(winner.get('fitness'))} {_ci(winner)} % of baseline, p99 ratio "
+            f"{_num(winner.get('fitness'))} {_ci(winner)} "
+            f"{html.escape(stored_fitness_unit(study.user_attrs.get('spec')))}, p99 ratio "
             f"{_num(winner.get('p99_ratio'), '.2f')}"
             + (f"; {verdict}" if verdict else "")
             + ".</p>"

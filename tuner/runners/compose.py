@@ -45,7 +45,7 @@ from tuner.runners.base import Candidate, Measurement, Progress, ProgressCallbac
 from tuner.runners.build_cache import render_template, run_build_command, tail
 from tuner.runners.compose_client import DockerExecClient
 from tuner.runners.config_file import write_config
-from tuner.runners.delivery import candidate_launch, template_values
+from tuner.runners.delivery import baseline_launch, candidate_launch, template_values
 from tuner.spec import placeholders
 
 PROJECT = "redisevolve"
@@ -177,6 +177,13 @@ def check_command_delivery(spec: Any, services: ComposeServices) -> None:
         return {ref for t in templates for ref in placeholders(t) if ref in runtime}
 
     wanted, found = named(target.args), named(services.server_command)
+    baseline = getattr(spec, "baseline", None)
+    if getattr(baseline, "same_as_target", False) and found:
+        raise ComposeError(
+            f"{services.file}: services.server.command sets params "
+            f"({', '.join(sorted(found))}); baseline.same_as_target starts the server image "
+            "with that command and no params, so deliver them by the config file instead"
+        )
     if wanted != found:
         missing = ", ".join(sorted(wanted - found)) or "none"
         extra = ", ".join(sorted(found - wanted)) or "none"
@@ -574,19 +581,42 @@ class ComposeRunner:
     def _start_pair(self, tag: str, runtime: Mapping[str, Any], config_dir: Path) -> None:
         """Fresh baseline and server containers on the server CPU set."""
         self._remove_pair()
-        self.engine.containers.run(
-            self.services.redis_image,
-            list(self.services.redis_command),
-            name=f"{self.prefix}-redis",
-            detach=True,
-            network=self.network_name,
-            cpuset_cpus=self.server_cpus,
-            labels=self._labels("redis"),
-        )
+        baseline = getattr(self.spec, "baseline", None)
+        if getattr(baseline, "same_as_target", False):
+            # The target at its defaults: the server image built at the build params'
+            # defaults, the same command, an empty config file.
+            defaults = self.spec.build_defaults()
+            self._start_server("redis", self._ensure_image(defaults).tag, None, config_dir)
+        else:
+            self.engine.containers.run(
+                self.services.redis_image,
+                list(self.services.redis_command),
+                name=f"{self.prefix}-redis",
+                detach=True,
+                network=self.network_name,
+                cpuset_cpus=self.server_cpus,
+                labels=self._labels("redis"),
+            )
+        self._start_server("server", tag, runtime, config_dir)
+
+    def _start_server(
+        self, role: str, tag: str, runtime: Mapping[str, Any] | None, config_dir: Path
+    ) -> None:
+        """Start the server image as ``role`` ("server": the candidate with ``runtime``;
+        "redis": the same-as-target baseline, ``runtime`` None)."""
         target = self.spec.target
         config_target = self.services.config_target or ""
-        launch = candidate_launch(target, {}, runtime, port=SERVER_PORT, config_path=config_target)
-        values = template_values({}, runtime, port=SERVER_PORT, config_path=config_target)
+        if runtime is None:
+            launch = baseline_launch(
+                self.spec.baseline, port=SERVER_PORT, config_path=config_target
+            )
+            values = {"port": str(SERVER_PORT), "config": config_target}
+            config_dir = config_dir / "baseline"
+        else:
+            launch = candidate_launch(
+                target, {}, runtime, port=SERVER_PORT, config_path=config_target
+            )
+            values = template_values({}, runtime, port=SERVER_PORT, config_path=config_target)
         command = [render_template(a, values) for a in self.services.server_command]
         kwargs: dict[str, Any] = {"environment": launch.env} if launch.env else {}
         config_path: Path | None = None
@@ -600,10 +630,10 @@ class ComposeRunner:
         container = self.engine.containers.create(
             tag,
             command,
-            name=f"{self.prefix}-server",
+            name=f"{self.prefix}-{role}",
             network=self.network_name,
             cpuset_cpus=self.server_cpus,
-            labels={**self._labels("server"), TAG_LABEL: tag},
+            labels={**self._labels(role), TAG_LABEL: tag},
             **kwargs,
         )
         if self.config_transport == "copy" and config_path is not None:

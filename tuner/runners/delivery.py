@@ -64,10 +64,16 @@ def template_values(
     return values
 
 
-def baseline_launch(baseline: BaselineSpec, *, port: int) -> Launch:
-    """The baseline's arguments and environment with ``{port}`` filled in."""
-    values = {"port": str(port)}
+def baseline_launch(baseline: BaselineSpec, *, port: int, config_path: str = "") -> Launch:
+    """The baseline's arguments and environment with ``{port}`` (and, for a target at its
+    defaults, ``{config}``: an empty file, so the server keeps its own defaults) filled in."""
+    values = {"port": str(port), "config": config_path}
+    env = {name: render_template(value, values) for name, value in baseline.env.items()}
+    if baseline.config_env:
+        env[baseline.config_env] = config_path
     return Launch(
         args=tuple(render_template(a, values) for a in baseline.args),
-        env={name: render_template(value, values) for name, value in baseline.env.items()},
+        env=env,
+        config={} if baseline.config_file else None,
+        config_format=baseline.config_format,
     )

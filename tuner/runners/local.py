@@ -67,7 +67,7 @@ class LocalRunner:
         # Resolve the tools now: a missing Redis 8 is a setup error, not 200 failed trials.
         self.baseline_binary: Path | None = None
         try:
-            if spec.baseline.binary is not None:
+            if spec.baseline.binary is not None and not spec.baseline.same_as_target:
                 self.baseline_binary = resolve_redis_binary(spec.baseline.binary, spec.base_dir)
             if client is None:
                 name = spec.client.binary or "redis-benchmark"
@@ -197,10 +197,21 @@ class LocalRunner:
         if baseline.host_port is not None:
             host, port = baseline.host_port
             return Endpoint("baseline", host, port), None
-        assert self.baseline_binary is not None
         port = free_port()
-        launch = baseline_launch(baseline, port=port)
-        argv = [str(self.baseline_binary), *launch.args]
+        if baseline.same_as_target:
+            # The target itself: the binary built at the build params' defaults.
+            binary = self.cache.ensure(self.spec.build_defaults()).binary
+            config_path = trial_dir / f"baseline-{Path(self.spec.target.config_path).name}"
+        else:
+            assert self.baseline_binary is not None
+            binary, config_path = self.baseline_binary, trial_dir / "baseline.conf"
+        launch = baseline_launch(baseline, port=port, config_path=str(config_path))
+        if launch.config is not None:
+            try:
+                write_config(launch.config, config_path, launch.config_format)
+            except ConfigFileError as exc:
+                raise TrialFailure(f"cannot write the baseline's config file: {exc}") from None
+        argv = [str(binary), *launch.args]
         timeout = self.spec.target.ready_timeout_s
         process = self._start("baseline", argv, launch.env, baseline.cpus, trial_dir, timeout, port)
         return process.endpoint, process

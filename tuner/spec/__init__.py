@@ -35,6 +35,8 @@ from tuner.spec._model import (
     SamplerSpec,
     StudySpec,
     TargetSpec,
+    fitness_unit,
+    stored_fitness_unit,
 )
 from tuner.spec._sections import parse_duration
 
@@ -59,9 +61,11 @@ __all__ = [
     "TargetSpec",
     "default_spec_text",
     "find_repo_root",
+    "fitness_unit",
     "load_spec",
     "parse_duration",
     "parse_spec",
     "parse_spec_text",
     "placeholders",
+    "stored_fitness_unit",
 ]

@@ -93,11 +93,12 @@ def parse_spec(data: Mapping[str, Any], *, base_dir: Path, source: str = "<dict>
 
     params = parse_params(data.get("param"))
     constraints = parse_constraints(data.get("constraint"), params)
+    target = parse_target(section(data, "target"), base_dir, params)
     return StudySpec(
         name=name,
         description=description,
-        target=parse_target(section(data, "target"), base_dir, params),
-        baseline=parse_baseline(section(data, "baseline")),
+        target=target,
+        baseline=parse_baseline(section(data, "baseline"), target, params),
         client=parse_client(section(data, "client", required=False)),
         params=params,
         constraints=constraints,

@@ -31,6 +31,8 @@ __all__ = [
     "SamplerSpec",
     "StudySpec",
     "TargetSpec",
+    "fitness_unit",
+    "stored_fitness_unit",
 ]
 
 PARAM_KINDS = ("int", "float", "categorical")
@@ -125,14 +127,28 @@ class TargetSpec:
 
 @dataclass(frozen=True)
 class BaselineSpec:
-    """The Redis to compare against: a binary we start, or a running host:port."""
+    """The server to compare against: a binary we start, a running host:port, or (with
+    ``same_as_target``) the target itself at its defaults."""
 
     binary: str | None = None
     args: tuple[str, ...] = ()
     address: str | None = None
     cpus: str = "0"
-    #: Environment of a started baseline; values may hold ``{port}``.
+    #: Environment of a started baseline; values may hold ``{port}`` (and ``{config}`` when
+    #: ``same_as_target``).
     env: dict[str, str] = field(default_factory=dict)
+    #: The target's own binary (built at the build params' defaults), started with no
+    #: runtime params: an empty config file, so every setting is the server's own default.
+    same_as_target: bool = False
+    #: Whether an empty config file (of ``config_format``) is written for ``{config}``.
+    config_file: bool = False
+    config_format: str = "toml"
+    config_env: str | None = None
+
+    @property
+    def fitness_unit(self) -> str:
+        """What a fitness of 100 means: "% of ..." as the show, report and progress say it."""
+        return fitness_unit(self.same_as_target)
 
     @property
     def host_port(self) -> tuple[str, int] | None:
@@ -140,6 +156,17 @@ class BaselineSpec:
             return None
         host, _, port = self.address.rpartition(":")
         return host, int(port)
+
+
+def fitness_unit(same_as_target: bool) -> str:
+    """The fitness's unit: percent of the baseline, or of this server at its defaults."""
+    return "% of this server at its defaults" if same_as_target else "% of the baseline"
+
+
+def stored_fitness_unit(spec_dict: Mapping[str, Any] | None) -> str:
+    """:func:`fitness_unit` of a spec stored in a study (user_attr ``spec``)."""
+    baseline = (spec_dict or {}).get("baseline") or {}
+    return fitness_unit(bool(baseline.get("same_as_target", False)))
 
 
 @dataclass(frozen=True)
@@ -244,6 +271,11 @@ class StudySpec:
     def defaults(self) -> dict[str, Any]:
         """Every param at its default value."""
         return {p.name: p.default for p in self.params}
+
+    def build_defaults(self) -> dict[str, Any]:
+        """The build params at their default values (the build a same-as-target baseline
+        runs)."""
+        return {p.name: p.default for p in self.params if p.is_build}
 
     def split(self, params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         """Split param values into (runtime config, build params)."""

@@ -81,12 +81,22 @@ def parse_target(t: Mapping[str, Any], base_dir: Path, params: tuple[ParamSpec, 
     )
 
 
-def parse_baseline(b: Mapping[str, Any]) -> BaselineSpec:
-    only_keys(b, "baseline", {"binary", "args", "address", "cpus", "env"})
+def parse_baseline(
+    b: Mapping[str, Any], target: TargetSpec, params: tuple[ParamSpec, ...]
+) -> BaselineSpec:
+    only_keys(b, "baseline", {"binary", "args", "address", "cpus", "env", "same_as_target"})
+    same = b.get("same_as_target", False)
+    if not isinstance(same, bool):
+        raise SpecError(f"baseline.same_as_target: expected true or false, got {same!r}")
+    if same:
+        return _same_as_target(b, target, params)
     binary = str_field(b, "baseline.binary")
     address = str_field(b, "baseline.address")
     if (binary is None) == (address is None):
-        raise SpecError("baseline: give exactly one of baseline.binary or baseline.address")
+        raise SpecError(
+            "baseline: give exactly one of baseline.binary, baseline.address or "
+            "baseline.same_as_target = true"
+        )
     if address is not None:
         host, sep, port = address.rpartition(":")
         if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
@@ -95,13 +105,7 @@ def parse_baseline(b: Mapping[str, Any]) -> BaselineSpec:
     env = str_map(b, "baseline.env")
     if address is not None and env:
         raise SpecError("baseline.env: only for a baseline the runner starts (baseline.binary)")
-    for where, template in [
-        *((f"baseline.args[{i}]", a) for i, a in enumerate(args)),
-        *((f"baseline.env.{k}", v) for k, v in env.items()),
-    ]:
-        for ref in placeholders(template):
-            if ref != "port":
-                raise SpecError(f"{where}: {{{ref}}} is not {{port}} (the baseline has no params)")
+    _check_baseline_templates(args, env, allowed=("port",), why="the baseline has no params")
     if binary is not None and not any("{port}" in a for a in (*args, *env.values())):
         raise SpecError("baseline.args: must contain '{port}' when baseline.binary is set")
     return BaselineSpec(
@@ -111,6 +115,69 @@ def parse_baseline(b: Mapping[str, Any]) -> BaselineSpec:
         cpus=cpus_field(b, "baseline.cpus", "0"),
         env=env,
     )
+
+
+def _same_as_target(
+    b: Mapping[str, Any], target: TargetSpec, params: tuple[ParamSpec, ...]
+) -> BaselineSpec:
+    """The target at its defaults: its binary, args and env with no runtime param set.
+
+    ``args``/``env`` default to the target's; ``{config}`` there becomes an empty config
+    file, so the server uses its own defaults (not the spec's param defaults). A target
+    that takes params by flag or env needs explicit ``baseline.args``/``env`` without them.
+    """
+    for key in ("binary", "address"):
+        if key in b:
+            raise SpecError(
+                f"baseline.{key}: not with baseline.same_as_target (the baseline is the "
+                "target's own binary)"
+            )
+    args = str_list(b, "baseline.args") if "args" in b else list(target.args)
+    env = str_map(b, "baseline.env") if "env" in b else dict(target.env)
+    runtime = {p.name for p in params if not p.is_build}
+    for where, template in _templates(args, env):
+        named = [ref for ref in placeholders(template) if ref in runtime]
+        if named:
+            key = "args" if where.startswith("baseline.args") else "env"
+            origin = "" if key in b else f" (copied from target.{key})"
+            raise SpecError(
+                f"baseline.same_as_target: {where}{origin} sets param {named[0]!r}; the stock "
+                f"server gets no params, so give baseline.{key} without it"
+            )
+    _check_baseline_templates(
+        args, env, allowed=("port", "config"), why="the stock server gets no params"
+    )
+    if not any("{port}" in a for a in (*args, *env.values())):
+        raise SpecError("baseline.args: must contain '{port}' (or a [baseline.env] value must)")
+    config_env = target.config_env if "env" not in b else None
+    uses_config = any("{config}" in a for a in (*args, *env.values())) or bool(config_env)
+    return BaselineSpec(
+        binary=target.binary,
+        args=tuple(args),
+        cpus=cpus_field(b, "baseline.cpus", target.cpus),
+        env=env,
+        same_as_target=True,
+        config_file=uses_config,
+        config_format=target.config_format,
+        config_env=config_env,
+    )
+
+
+def _templates(args: list[str], env: Mapping[str, str]) -> list[tuple[str, str]]:
+    return [
+        *((f"baseline.args[{i}]", a) for i, a in enumerate(args)),
+        *((f"baseline.env.{k}", v) for k, v in env.items()),
+    ]
+
+
+def _check_baseline_templates(
+    args: list[str], env: Mapping[str, str], *, allowed: tuple[str, ...], why: str
+) -> None:
+    for where, template in _templates(args, env):
+        for ref in placeholders(template):
+            if ref not in allowed:
+                names = " or ".join(f"{{{a}}}" for a in allowed)
+                raise SpecError(f"{where}: {{{ref}}} is not {names} ({why})")
 
 
 def parse_client(c: Mapping[str, Any]) -> ClientSpec:
