@@ -1,4 +1,4 @@
-"""Committed benchmark commands: ``python -m benchmark aa|suite|memory|big-request``.
+"""Committed benchmark commands: ``python -m benchmark aa|suite|memory|big-request|coverage``.
 
 ``aa`` measures Redis 8.0 against an identical Redis 8.0 with the real protocol and prints
 the A/A figures (fitness median, CI, repetitions used, seconds, and when the CI first got
@@ -6,6 +6,8 @@ within ±5% and ±2%). ``suite`` measures a candidate binary against Redis 8.0 o
 redis-benchmark's default suite at each pipeline. ``memory`` loads the same datasets into
 a candidate and Redis 8.0 and prints bytes per key on both and the ratios. ``big-request``
 times one huge RPUSH of many small elements on a candidate and on Redis 8.0 (parse cost).
+``coverage`` prints how often the per-test, fitness and pooled CIs hold a known truth on
+synthetic data (no servers).
 """
 
 from __future__ import annotations
@@ -105,7 +107,60 @@ def parser() -> argparse.ArgumentParser:
     big.add_argument("--server-cpus", default=default_cpu_sets()[0], help="taskset list")
     big.add_argument("--redis-bin-dir", type=Path, default=None, help="Redis 8 bin dir")
     big.add_argument("--seed", type=int, default=None)
+    cov = sub.add_parser("coverage", help="CI coverage on synthetic data with a known truth")
+    cov.add_argument("--replicates", type=int, default=1000)
+    cov.add_argument("--confidence", type=float, default=0.95)
+    cov.add_argument("--seed", type=int, default=2026)
     return root
+
+
+def cmd_coverage(args: argparse.Namespace, console: Console) -> int:
+    from benchmark import coverage
+
+    pct = f"{args.confidence:.0%}"
+    table = Table(title=f"coverage at nominal {pct}, {args.replicates} synthetic studies per row")
+    for column in (
+        "n",
+        "test median: percentile boot",
+        "test median: order stats",
+        "(exact)",
+        "fitness: percentile boot",
+        "fitness: expanded boot",
+    ):
+        table.add_column(column, justify="right")
+    for row in coverage.fitness_coverage(
+        replicates=args.replicates, confidence=args.confidence, seed=args.seed
+    ):
+        table.add_row(
+            str(row.n),
+            *(
+                f"{v:.1%}"
+                for v in (
+                    row.unit_percentile,
+                    row.unit_order_statistic,
+                    row.unit_exact,
+                    row.fitness_percentile,
+                    row.fitness_expanded,
+                )
+            ),
+        )
+    console.print(table)
+    pool = Table(title="pooled rounds: fitness CI coverage with restart spread tau (log sd)")
+    for column in ("rounds x reps", "tau", "fixed effect", "random effects", "width FE", "RE"):
+        pool.add_column(column, justify="right")
+    for p in coverage.pooling_coverage(
+        replicates=max(args.replicates // 2, 50), confidence=args.confidence, seed=args.seed
+    ):
+        pool.add_row(
+            f"{p.rounds} x {p.repetitions}",
+            f"{p.tau:.0%}",
+            f"{p.fixed_effect:.1%}",
+            f"{p.random_effects:.1%}",
+            f"±{p.fixed_width_pct:.1f}%",
+            f"±{p.random_width_pct:.1f}%",
+        )
+    console.print(pool)
+    return 0
 
 
 def cmd_big_request(args: argparse.Namespace, console: Console) -> int:
@@ -321,6 +376,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_memory(args, console)
         if args.command == "big-request":
             return cmd_big_request(args, console)
+        if args.command == "coverage":
+            return cmd_coverage(args, console)
         return cmd_suite(args, console)
     except (BenchmarkError, WorkloadError, DatasetError) as exc:
         console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)

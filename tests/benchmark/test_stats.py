@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from benchmark import stats
+from benchmark import coverage, stats
 
 
 def test_weighted_geomean_known_values() -> None:
@@ -71,18 +71,31 @@ def test_weights_steer_fitness_towards_the_heavy_unit() -> None:
     assert stats.fitness(ratios, [3.0, 1.0]) == pytest.approx(100 * 2 ** (3 / 4) * 0.5 ** (1 / 4))
 
 
-def test_ci_covers_the_true_fitness_at_about_the_nominal_rate() -> None:
-    """300 synthetic studies (log-normal pair noise like this machine's, true fitness 90):
-    the 95% CI must cover 90 in 88-99% of them (seeded, so deterministic)."""
-    rng = np.random.default_rng(2026)
-    truth = 90.0
-    covered = 0
-    trials = 300
-    for _ in range(trials):
-        ratios = np.exp(np.log(truth / 100) + rng.normal(0.0, 0.12, size=(10, 4)))
-        boot = stats.bootstrap(ratios, [1.0] * 4, resamples=1000, rng=rng)
-        covered += boot.fitness_low <= truth <= boot.fitness_high
-    assert 0.88 <= covered / trials <= 0.99
+@pytest.mark.timeout(120)
+def test_per_test_and_fitness_cis_cover_at_least_94_percent_at_nominal_95() -> None:
+    """Seeded synthetic studies (this machine's A/A noise, heavy tails, shared shocks): the
+    order-statistic median CIs and the expanded fitness CI hold the truth in >= 94% at
+    n = 6, 10, 20, 30 (measured 95-97.5% with 400 replicates: `python -m benchmark coverage`)."""
+    for row in coverage.fitness_coverage(replicates=300, resamples=500):
+        assert row.unit_order_statistic >= 0.94, row
+        assert row.fitness_expanded >= 0.94, row
+        assert row.unit_exact >= 0.95, row
+        # The CI is not made trivially wide: coverage well short of 100%.
+        assert row.fitness_expanded <= 0.995, row
+
+
+def test_order_statistic_ranks_are_exact() -> None:
+    assert stats.order_statistic_ranks(6, 0.95) == (0, 5)
+    assert stats.order_statistic_ranks(10, 0.95) == (1, 8)
+    assert stats.order_statistic_ranks(20, 0.95) == (5, 14)
+    assert stats.median_coverage(6, 0.95) == pytest.approx(1 - 2 / 64)
+    assert stats.median_coverage(3, 0.95) == pytest.approx(0.75)  # too few: below nominal
+    assert stats.median_ci([5.0, 1.0, 2.0, 3.0, 4.0, 6.0]) == (1.0, 6.0)
+
+
+def test_expanded_confidence_widens_small_samples_only() -> None:
+    assert stats.expanded_confidence(6, 0.95) == pytest.approx(0.9951, abs=1e-3)
+    assert stats.expanded_confidence(1000, 0.95) == pytest.approx(0.95, abs=1e-3)
 
 
 def test_ci_shrinks_with_more_repetitions() -> None:
