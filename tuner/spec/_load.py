@@ -12,7 +12,7 @@ from typing import Any
 from tuner.spec._constraints import parse_constraints
 from tuner.spec._errors import SpecError
 from tuner.spec._fields import only_keys, plain, section, str_field
-from tuner.spec._model import StudySpec
+from tuner.spec._model import ParamSpec, StudySpec
 from tuner.spec._params import parse_params
 from tuner.spec._sections import parse_budget, parse_objective, parse_sampler, parse_workload
 from tuner.spec._target import parse_baseline, parse_client, parse_target
@@ -94,6 +94,7 @@ def parse_spec(data: Mapping[str, Any], *, base_dir: Path, source: str = "<dict>
     params = parse_params(data.get("param"))
     constraints = parse_constraints(data.get("constraint"), params)
     target = parse_target(section(data, "target"), base_dir, params)
+    _check_cpu_bounds(params, target.cpus)
     return StudySpec(
         name=name,
         description=description,
@@ -110,3 +111,28 @@ def parse_spec(data: Mapping[str, Any], *, base_dir: Path, source: str = "<dict>
         source=source,
         raw=plain(dict(data)),
     )
+
+
+def cpu_count(cpus: str) -> int:
+    """How many CPUs a list like ``0``, ``0-1,3`` names."""
+    chosen: set[int] = set()
+    for part in cpus.split(","):
+        low, _, high = part.partition("-")
+        chosen.update(range(int(low), int(high or low) + 1))
+    return len(chosen)
+
+
+def _check_cpu_bounds(params: tuple[ParamSpec, ...], cpus: str) -> None:
+    """A ``bounded_by_cpus`` param (a thread count) may not search beyond the server's CPUs.
+
+    An error rather than a silent clamp: a clamp would change the search space with the
+    machine, and a study resumed elsewhere would be refused or, worse, mix two spaces.
+    """
+    n = cpu_count(cpus)
+    for i, p in enumerate(params):
+        if p.bounded_by_cpus and p.high is not None and p.high > n:
+            raise SpecError(
+                f"param[{i}] ({p.name}).high: {p.high} is more than the {n} CPU(s) in "
+                f"target.cpus = {cpus!r} (bounded_by_cpus = true); set high <= {n} or give "
+                "the server more CPUs"
+            )

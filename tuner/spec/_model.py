@@ -66,6 +66,8 @@ class ParamSpec:
     build_args: dict[str, tuple[str, ...]] = field(default_factory=dict)
     #: Build params only: environment variable that carries the value at build time.
     build_env: str | None = None
+    #: A thread count: ``high`` may not exceed the CPUs in ``target.cpus`` (spec error).
+    bounded_by_cpus: bool = False
     #: Optuna's distribution for this param, built (and so checked by Optuna) at load.
     distribution: BaseDistribution | None = field(default=None, compare=False, repr=False)
 

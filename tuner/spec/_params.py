@@ -62,6 +62,7 @@ def _parse_param(p: Mapping[str, Any], where: str) -> ParamSpec:
             "stage",
             "args",
             "env",
+            "bounded_by_cpus",
         },
     )
     name = str_field(p, f"{where}.name", required=True)
@@ -82,6 +83,11 @@ def _parse_param(p: Mapping[str, Any], where: str) -> ParamSpec:
     log = p.get("log", False)
     if not isinstance(log, bool):
         raise SpecError(f"{where}.log: expected true or false, got {log!r}")
+    bounded = p.get("bounded_by_cpus", False)
+    if not isinstance(bounded, bool):
+        raise SpecError(f"{where}.bounded_by_cpus: expected true or false, got {bounded!r}")
+    if bounded and kind != "int":
+        raise SpecError(f"{where}.bounded_by_cpus: only int params (a thread count) take it")
 
     build_args: dict[str, tuple[str, ...]] = {}
     build_env = str_field(p, f"{where}.env")
@@ -176,6 +182,7 @@ def _parse_param(p: Mapping[str, Any], where: str) -> ParamSpec:
         step=step,
         log=log,
         build_env=build_env,
+        bounded_by_cpus=bounded,
         distribution=_distribution(where, distribution),
     )
 
