@@ -223,3 +223,13 @@ def test_show_and_progress_say_percent_of_this_server_at_its_defaults(
     show = CliRunner().invoke(app, ["study", "show", "self", "--storage", storage])
     assert show.exit_code == 0, show.output
     assert "fitness: % of this server at its defaults" in show.output
+
+
+def test_doctor_accepts_a_target_that_is_not_redis_as_its_own_baseline(tmp_path: Path) -> None:
+    """The Redis 8 version check is for a Redis baseline; the target at its defaults is
+    whatever server the target is (only the client tools must be Redis 8's)."""
+    from tuner.doctor._machine import check_baseline
+
+    _redis8()
+    check = check_baseline(_spec(tmp_path, binary="/opt/valkey/bin/valkey-server"))
+    assert check.status == "ok" and "same_as_target" in check.found

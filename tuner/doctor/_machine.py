@@ -73,6 +73,11 @@ def check_baseline(spec: StudySpec) -> Check:
     """Redis 8.0 (redis-server, redis-benchmark, redis-cli) found, with its version."""
     if spec.baseline.binary is None:
         return Check("baseline", OK, f"external baseline at {spec.baseline.address}")
+    if spec.baseline.same_as_target:
+        # Only the client tools must be Redis 8's; the server is the target's own binary.
+        if find_redis8_bin_dir() is None:
+            return Check("baseline", FAIL, "redis-benchmark/redis-cli 8 not found", SETUP_FIX)
+        return Check("baseline", OK, "the target itself at its defaults (same_as_target)")
     from tuner.runners.base import TrialFailure
     from tuner.runners.local import resolve_redis_binary
 
