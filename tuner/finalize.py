@@ -1,13 +1,19 @@
-"""Pick a winner that is not a lucky draw: re-measure the top configs and the default.
+"""Pick a winner that is not a lucky draw: the default is kept unless a finalist beats it.
 
 The top-k distinct feasible configs of the search (by fitness; for Pareto studies the
-front, best fitness first) and the spec's default config are measured again, in
-interleaved rounds (default, A, B, C, then rotated) so that machine drift hits all of
-them alike, until each has ``finalist_repetitions`` paired repetitions; the rounds are
-pooled by inverse variance. The winner is the best re-measured fitness
-(Pareto: among finalists whose re-measured p99 ratio is within ``max_p99_ratio`` and that
-satisfy the outcome constraints). The default can win: then nothing beat it. Results go
-to study user_attrs ``finalists`` and ``winner`` and to ``studies/NAME/best_config.toml``.
+front, best fitness first) and the spec's default config are measured again in
+interleaved rounds (default, A, B, C, then rotated; each round restarts the servers), each
+round of at least the stop floor of repetitions (6 at 95%), until each has
+``finalist_repetitions`` (at most MAX_ROUNDS rounds). A finalist's gain over the default
+is the random-effects pool (benchmark/pooling.py) of its per-round log ratio to the
+default's fitness measured in the same round, so restart-to-restart spread widens it.
+A finalist clearly worse than the default (gain CI below 0) after a round is dropped.
+
+A finalist wins only if its gain is significant after Holm's correction over the k
+comparisons (one-sided, at (1 - confidence) / 2) and at least ``budget.min_gain_pct``;
+otherwise the default is exported, saying by how much the best finalist did (not) beat it.
+Results go to study user_attrs ``finalists`` and ``winner`` and to
+``studies/NAME/best_config.toml``.
 """
 
 from __future__ import annotations
@@ -17,20 +23,21 @@ import math
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from statistics import NormalDist
 from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from benchmark import pooling, stats
+from benchmark.significance import holm
 from tuner.export import config_header, write_config
 from tuner.runners.base import Candidate, Runner, TrialFailure
 from tuner.spec import StudySpec
 from tuner.study import ProgressSink, measurement_fields, study_dir
 
 #: Finalists are measured in interleaved rounds until each has ``finalist_repetitions``
-#: paired repetitions (a round can stop early at the workload's CI target), at most this
-#: many rounds.
+#: paired repetitions (each round asks for the stop floor, so it has exactly that many
+#: unless the runner fails), at most this many rounds.
 MAX_ROUNDS = 6
 
 
@@ -106,21 +113,26 @@ def finalize_study(
             }
         )
     confidence = float(getattr(spec.workload, "confidence", 0.95))
+    floor = stop_floor(spec)
+    default_entry = entries[0]
     for round_number in range(1, MAX_ROUNDS + 1):
         pending = [
-            e for e in entries if e["status"] == "measured" and _repetitions(e) < repetitions
+            e for e in entries[1:] if e["status"] == "measured" and _repetitions(e) < repetitions
         ]
-        if not pending:
+        if default_entry["status"] != "measured":
+            pending = []  # nothing to compare with: no more rounds
+        if not pending and (default_entry["rounds"] or default_entry["status"] != "measured"):
             break
+        if default_entry["status"] == "measured":
+            pending = [default_entry, *pending]
         # Rotate the order each round so no finalist always runs first (drift, warm caches).
         shift = (round_number - 1) % len(pending)
         for entry in pending[shift:] + pending[:shift]:
             label = entry["label"]
-            wanted = repetitions - _repetitions(entry)
-            sink.message(f"finalist {label}: round {round_number}, up to {wanted} repetitions")
+            sink.message(f"finalist {label}: round {round_number}, {floor} repetitions")
             started = time.monotonic()
             try:
-                m = runner.evaluate(Candidate(entry["config"], entry["build"]), repetitions=wanted)
+                m = runner.evaluate(Candidate(entry["config"], entry["build"]), repetitions=floor)
             except TrialFailure as failure:
                 entry.update(
                     status="failed",
@@ -129,7 +141,13 @@ def finalize_study(
                 )
                 sink.message(f"finalist {label}: FAILED {failure.reason}")
                 continue
-            entry["rounds"].append({**measurement_fields(m), "seconds": time.monotonic() - started})
+            entry["rounds"].append(
+                {
+                    **measurement_fields(m),
+                    "round": round_number,
+                    "seconds": time.monotonic() - started,
+                }
+            )
             entry.update(pool_rounds(entry["rounds"], confidence))
             entry["seconds"] = sum(r["seconds"] for r in entry["rounds"])
             entry["feasible"] = all(c.satisfied(entry) for c in spec.outcome_constraints)
@@ -138,6 +156,20 @@ def finalize_study(
                 f"[{entry['ci_low']:.1f}, {entry['ci_high']:.1f}] "
                 f"p99x {entry['p99_ratio']:.2f} reps {entry['repetitions']}"
             )
+        if default_entry["status"] != "measured":
+            continue
+        for entry in entries[1:]:
+            if entry["status"] != "measured" or not entry["rounds"]:
+                continue
+            entry.update(gain_over_default(entry, default_entry, confidence))
+            high = entry.get("gain_high_pct")
+            if high is not None and math.isfinite(high) and high < 0:
+                entry["status"] = "dropped"
+                entry["drop_reason"] = (
+                    f"clearly worse than the default after round {round_number}: gain "
+                    f"{entry['gain_pct']:+.1f}% [{entry['gain_low_pct']:+.1f}, {high:+.1f}]"
+                )
+                sink.message(f"finalist {entry['label']}: dropped, {entry['drop_reason']}")
     for entry in entries:
         if entry["status"] == "measured" and not entry["rounds"]:
             entry["status"] = "failed"
@@ -157,86 +189,180 @@ def finalize_study(
         f"winner {winner['label']}: fitness {winner['fitness']:.1f} "
         f"[{winner['ci_low']:.1f}, {winner['ci_high']:.1f}] -> {path}"
     )
+    sink.message(winner["how"])
     return winner
+
+
+def stop_floor(spec: StudySpec) -> int:
+    """Repetitions per finalize round: the runner's CI stop floor (6 at 95%)."""
+    confidence = float(getattr(spec.workload, "confidence", 0.95))
+    minimum = int(getattr(spec.workload, "min_repetitions", 1) or 1)
+    return max(minimum, stats.min_repetitions_for(confidence))
+
+
+def gain_over_default(
+    entry: Mapping[str, Any], default: Mapping[str, Any], confidence: float
+) -> dict[str, Any]:
+    """The finalist's gain over the default, head to head: per round, the log ratio of the
+    two fitnesses measured in that round (each against the same baseline), pooled over
+    rounds with random effects. Empty when no round has both with a finite CI."""
+    theirs = {r.get("round"): r for r in default["rounds"] if _finite_ci(r)}
+    diffs: list[float] = []
+    ses: list[float] = []
+    for r in entry["rounds"]:
+        d = theirs.get(r.get("round"))
+        if d is None or not _finite_ci(r):
+            continue
+        diffs.append(math.log(r["fitness"]) - math.log(d["fitness"]))
+        ses.append(
+            math.hypot(
+                pooling.se_from_ci(r["ci_low"], r["ci_high"], confidence),
+                pooling.se_from_ci(d["ci_low"], d["ci_high"], confidence),
+            )
+        )
+    if not diffs:
+        return {}
+    pooled = pooling.random_effects(diffs, ses)
+    low, high = pooled.interval(confidence)
+    return {
+        "gain_pct": (math.exp(pooled.estimate) - 1.0) * 100.0,
+        "gain_low_pct": (math.exp(low) - 1.0) * 100.0,
+        "gain_high_pct": (math.exp(high) - 1.0) * 100.0,
+        "gain_p_value": pooled.p_above(0.0),
+        "gain_rounds": len(diffs),
+        "gain_tau": math.sqrt(pooled.tau2),
+    }
 
 
 def choose_winner(
     entries: list[dict[str, Any]], spec: StudySpec, repetitions: int
 ) -> dict[str, Any] | None:
-    """The eligible finalist with the best re-measured fitness, annotated against the default."""
+    """The default, unless an eligible finalist beats it head to head: Holm-significant
+    over the k compared finalists and by at least ``budget.min_gain_pct``."""
+    confidence = float(getattr(spec.workload, "confidence", 0.95))
+    min_gain = spec.budget.min_gain_pct
     limit = spec.objective.max_p99_ratio
-    eligible = [
-        e
-        for e in entries
-        if e.get("status") == "measured"
-        and e.get("feasible", True)
-        and (limit is None or not spec.objective.is_multi or e["p99_ratio"] <= limit)
-    ]
-    if not eligible:
-        return None
-    best = max(eligible, key=lambda e: e["fitness"])
-    winner = json.loads(json.dumps(best, default=str))
+
+    def eligible(e: Mapping[str, Any]) -> bool:
+        return (
+            e.get("status") == "measured"
+            and e.get("feasible", True)
+            and (limit is None or not spec.objective.is_multi or e["p99_ratio"] <= limit)
+        )
+
     default = next((e for e in entries if e["is_default"] and e.get("status") == "measured"), None)
-    measured = sum(e.get("status") == "measured" for e in entries)
-    winner["how"] = (
-        f"Chosen by re-measuring {measured} finalists (incl. the default) with up to "
-        f"{repetitions} repetitions each; best re-measured fitness wins."
+    measured = sum(bool(e.get("rounds")) for e in entries)
+    pct = f"{confidence:.0%}"
+    how = (
+        f"Re-measured {measured} finalists (incl. the default) in interleaved rounds of "
+        f"{stop_floor(spec)} repetitions, up to {repetitions} each"
     )
-    if default is not None and not best["is_default"]:
+    if default is None:
+        pool = [e for e in entries if eligible(e)]
+        if not pool:
+            return None
+        best = max(pool, key=lambda e: e["fitness"])
+        winner = json.loads(json.dumps(best, default=str))
+        winner["how"] = how + "; the default could not be measured, best re-measured fitness wins."
+        winner["beats_default"] = None
+        return winner
+    compared = [e for e in entries if not e["is_default"] and "gain_p_value" in e]
+    alpha = (1.0 - confidence) / 2.0
+    significant = holm([e["gain_p_value"] for e in compared], alpha)
+    winners = [
+        e
+        for e, sig in zip(compared, significant, strict=True)
+        if sig and eligible(e) and e["gain_pct"] >= min_gain
+    ]
+    if winners:
+        best = max(winners, key=lambda e: e["gain_pct"])
+        winner = json.loads(json.dumps(best, default=str))
+        winner["beats_default"] = True
         winner["default_fitness"] = default["fitness"]
-        # Separate CIs are a conservative test: a clear win, not a lucky draw.
-        winner["beats_default_clearly"] = best["ci_low"] > default["ci_high"]
+        winner["how"] = (
+            f"{how}; it beats the default by {best['gain_pct']:+.1f}% ({pct} CI "
+            f"{best['gain_low_pct']:+.1f}% to {best['gain_high_pct']:+.1f}%), significant "
+            f"after Holm over {len(compared)} comparisons and at least {min_gain:g}%."
+        )
+        return winner
+    winner = json.loads(json.dumps(default, default=str))
+    winner["beats_default"] = False
+    rivals = [e for e in compared if eligible(e) or e.get("status") == "dropped"]
+    if rivals:
+        best = max(rivals, key=lambda e: e["gain_pct"])
+        winner.update(
+            best_rival=best["label"],
+            gain_pct=best["gain_pct"],
+            gain_low_pct=best["gain_low_pct"],
+            gain_high_pct=best["gain_high_pct"],
+        )
+        detail = (
+            f"; best finalist {best['label']}: {best['gain_pct']:+.1f}% ({pct} CI "
+            f"{best['gain_low_pct']:+.1f}% to {best['gain_high_pct']:+.1f}%)"
+        )
+    else:
+        detail = ""
+    winner["how"] = (
+        f"{how}. The default is kept: no config beat the default by more than {min_gain:g}% "
+        f"with Holm-corrected significance{detail}."
+    )
     return winner
 
 
 def pool_rounds(rounds: list[dict[str, Any]], confidence: float) -> dict[str, Any]:
-    """Combine independent measurements of one config (fixed-effect, in log space).
+    """Combine one config's rounds (random effects on the log scale, benchmark/pooling.py).
 
-    Each round's CI gives its standard error; rounds are weighted by inverse variance,
-    so the pooled CI narrows as rounds add up. p99 and per-test ratios are geometric
-    means weighted by repetitions.
+    A restart-to-restart spread between rounds widens the pooled CI; rounds without a
+    finite CI (one repetition) count in the point estimates, not in the interval. p99 and
+    per-test ratios are geometric means weighted by repetitions.
     """
     if len(rounds) == 1:  # Keep the runner's own (possibly asymmetric) interval.
         keys = ("fitness", "ci_low", "ci_high", "p99_ratio", "per_test", "repetitions")
         return {**{k: rounds[0][k] for k in keys}, "per_test_ci": rounds[0].get("per_test_ci", {})}
-    z = NormalDist().inv_cdf(0.5 + confidence / 2)
-    mean, half = _pool_log(
-        [math.log(r["fitness"]) for r in rounds],
-        [(r["ci_low"], r["ci_high"]) for r in rounds],
-        z,
-    )
     reps = [r["repetitions"] for r in rounds]
 
     def geomean(values: list[float]) -> float:
         return math.exp(sum(n * math.log(v) for n, v in zip(reps, values, strict=True)) / sum(reps))
 
+    def pooled(values: list[float], cis: list[Any]) -> tuple[float, float, float]:
+        usable = [
+            (math.log(v), pooling.se_from_ci(ci[0], ci[1], confidence))
+            for v, ci in zip(values, cis, strict=True)
+            if ci is not None and len(ci) == 2 and all(math.isfinite(x) and x > 0 for x in ci)
+        ]
+        if not usable:
+            return geomean(values), math.nan, math.nan
+        pool = pooling.random_effects([u[0] for u in usable], [u[1] for u in usable])
+        low, high = pool.interval(confidence)
+        return math.exp(pool.estimate), math.exp(low), math.exp(high)
+
+    fitness, ci_low, ci_high = pooled(
+        [r["fitness"] for r in rounds], [(r["ci_low"], r["ci_high"]) for r in rounds]
+    )
     tests = rounds[0]["per_test"].keys()
+    per_test: dict[str, float] = {}
     per_test_ci: dict[str, list[float]] = {}
     for t in tests:
-        cis = [r.get("per_test_ci", {}).get(t) for r in rounds]
-        if all(ci and all(math.isfinite(v) and v > 0 for v in ci) for ci in cis):
-            center, spread = _pool_log(
-                [math.log(r["per_test"][t]) for r in rounds], [tuple(ci) for ci in cis], z
-            )
-            per_test_ci[t] = [math.exp(center - spread), math.exp(center + spread)]
+        center, low, high = pooled(
+            [r["per_test"][t] for r in rounds], [r.get("per_test_ci", {}).get(t) for r in rounds]
+        )
+        per_test[t] = center
+        if math.isfinite(low):
+            per_test_ci[t] = [low, high]
     return {
         "per_test_ci": per_test_ci,
-        "fitness": math.exp(mean),
-        "ci_low": math.exp(mean - half),
-        "ci_high": math.exp(mean + half),
+        "fitness": fitness,
+        "ci_low": ci_low,
+        "ci_high": ci_high,
         "p99_ratio": geomean([r["p99_ratio"] for r in rounds]),
-        "per_test": {t: geomean([r["per_test"][t] for r in rounds]) for t in tests},
+        "per_test": per_test,
         "repetitions": sum(reps),
     }
 
 
-def _pool_log(logs: list[float], cis: list[tuple[float, float]], z: float) -> tuple[float, float]:
-    """Inverse-variance pooled log estimate and CI half-width; each CI gives its SE."""
-    weights = [
-        1.0 / max((math.log(high) - math.log(low)) / (2 * z), 1e-6) ** 2 for low, high in cis
-    ]
-    mean = sum(w * x for w, x in zip(weights, logs, strict=True)) / sum(weights)
-    return mean, z / math.sqrt(sum(weights))
+def _finite_ci(r: Mapping[str, Any]) -> bool:
+    values = (r.get("fitness"), r.get("ci_low"), r.get("ci_high"))
+    return all(isinstance(v, int | float) and math.isfinite(v) and v > 0 for v in values)
 
 
 def _repetitions(entry: Mapping[str, Any]) -> int:

@@ -4,6 +4,7 @@ gain, where the exported config is, and the commands that show more."""
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any
@@ -17,7 +18,7 @@ from rich.text import Text
 from tuner.spec import stored_fitness_unit
 from tuner.study import budget_used
 
-__all__ = ["Gain", "StudyOutcome", "gain", "study_outcome"]
+__all__ = ["Gain", "StudyOutcome", "gain", "gain_line", "study_outcome"]
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,8 @@ class StudyOutcome:
     storage_flag: str
     #: Trials run after the finalize that chose this winner (0: it is current).
     trials_since: int = 0
+    #: Why finalize kept the default (the best finalist's head-to-head gain), if it did.
+    kept: str | None = None
     #: What a fitness of 100 is ("% of the baseline", "% of this server at its defaults").
     fitness_unit: str = "% of the baseline"
 
@@ -113,7 +116,7 @@ class StudyOutcome:
                 )
             )
         elif self.label.startswith("default"):
-            lines.append(Text("the default stayed best: no candidate beat it"))
+            lines.append(Text(self.kept or "the default stayed best: no candidate beat it"))
         else:
             lines.append(Text("no measurement of the default to compare with"))
         if self.config_path:
@@ -159,6 +162,7 @@ def study_outcome(
         )
         won = _triple(winner)
         base = _triple(default) if default is not None and not winner.get("is_default") else None
+        head_to_head = _stored_gain(winner, confidence)
         finalized_at = study.user_attrs.get("finalized_at")
         since = budget_used(study) - finalized_at if isinstance(finalized_at, int) else 0
         return StudyOutcome(
@@ -166,7 +170,7 @@ def study_outcome(
             str(winner.get("label", "winner")),
             won,
             base,
-            gain(won, base, confidence) if base else None,
+            head_to_head or (gain(won, base, confidence) if base else None),
             winner.get("path"),
             True,
             flag,
@@ -197,9 +201,48 @@ def study_outcome(
     )
 
 
+def _kept(winner: dict[str, Any]) -> str | None:
+    if not winner.get("is_default") or winner.get("beats_default") is not False:
+        return None
+    text = str(winner.get("how", ""))
+    return text[text.index("The default is kept") :] if "The default is kept" in text else None
+
+
+def _stored_gain(winner: dict[str, Any], confidence: float) -> Gain | None:
+    """The head-to-head gain finalize stored (the winner's, or the best rival's)."""
+    if winner.get("is_default") or not isinstance(winner.get("gain_pct"), int | float):
+        return None
+    nan = float("nan")
+    return Gain(
+        float(winner["gain_pct"]),
+        float(winner.get("gain_low_pct") or nan),
+        float(winner.get("gain_high_pct") or nan),
+        confidence,
+    )
+
+
 def _ci(attrs: dict[str, Any]) -> dict[str, float]:
     nan = float("nan")
     return {
         "ci_low": float(attrs.get("fitness_ci_low", nan)),
         "ci_high": float(attrs.get("fitness_ci_high", nan)),
     }
+
+
+def gain_line(winner: Mapping[str, Any]) -> str:
+    """The winner's head-to-head gain over the default, as finalize decided it."""
+    beats = winner.get("beats_default")
+    g = (winner.get("gain_pct"), winner.get("gain_low_pct"), winner.get("gain_high_pct"))
+    ci = (
+        f"{g[0]:+.1f}% (CI {g[1]:+.1f}% to {g[2]:+.1f}%)"
+        if all(isinstance(v, int | float) for v in g)
+        else "-"
+    )
+    if beats is True:
+        return f"gain over the default, head to head: {ci}"
+    if beats is False:
+        rival = winner.get("best_rival")
+        return "the default is kept: no config beat it significantly" + (
+            f"; best finalist {rival}: {ci}" if rival else ""
+        )
+    return "gain over the default: not measured head to head"

@@ -16,6 +16,7 @@ from tuner.cli._apps import study_app
 from tuner.cli._common import StorageOption, console, load_study, open_storage, quiet_optuna
 from tuner.spec import stored_fitness_unit
 from tuner.storage import default_storage_url
+from tuner.summary import gain_line
 
 __all__ = ["list_command", "show_command", "study_summary"]
 
@@ -135,23 +136,23 @@ def show_command(
         )
     winner = summary["winner"]
     if winner:
-        clear = winner.get("beats_default_clearly")
-        verdict = (
-            ""
-            if clear is None
-            else (
-                " - clearly beats the default"
-                if clear
-                else " - not clearly better than the default"
-            )
-        )
         console.print(
             f"winner: {winner['label']} fitness {_fmt(winner['fitness'])} {_ci(winner)} "
-            f"p99x {_fmt(winner.get('p99_ratio'), '.2f')}{verdict}"
+            f"p99x {_fmt(winner.get('p99_ratio'), '.2f')}"
         )
+        console.print(gain_line(winner))
     if summary["finalists"]:
         table = Table(title="finalists (re-measured)")
-        for column in ("finalist", "search fitness", "fitness", "CI", "p99x", "reps", "status"):
+        for column in (
+            "finalist",
+            "search fitness",
+            "fitness",
+            "CI",
+            "gain vs default",
+            "p99x",
+            "reps",
+            "status",
+        ):
             table.add_column(column)
         for f in summary["finalists"]:
             table.add_row(
@@ -159,10 +160,16 @@ def show_command(
                 _fmt(f.get("search_fitness")),
                 _fmt(f.get("fitness")),
                 _ci(f),
+                (
+                    f"{f['gain_pct']:+.1f}% [{f['gain_low_pct']:+.1f}, {f['gain_high_pct']:+.1f}]"
+                    if isinstance(f.get("gain_pct"), int | float)
+                    else "-"
+                ),
                 _fmt(f.get("p99_ratio"), ".2f"),
                 str(f.get("repetitions", "-")),
                 f.get("status", "")
-                + (f": {f['failure_reason']}" if f.get("failure_reason") else ""),
+                + (f": {f['failure_reason']}" if f.get("failure_reason") else "")
+                + (f": {f['drop_reason']}" if f.get("drop_reason") else ""),
             )
         console.print(table)
     for title, key in (("Pareto front", "pareto_front"), (f"top {top} trials", "top")):

@@ -61,19 +61,16 @@ def summary_section(study: optuna.Study) -> str:
     ]
     winner = study.user_attrs.get("winner")
     if winner:
-        verdict = {
-            True: "its CI lies above the default's: a clear improvement",
-            False: "its CI overlaps the default's: not clearly better than the default",
-            None: "",
-        }[winner.get("beats_default_clearly")]
+        from tuner.summary import gain_line
+
         parts.append(
             f"<p><b>Winner: {html.escape(str(winner.get('label')))}</b>, fitness "
             f"{_num(winner.get('fitness'))} {_ci(winner)} "
             f"{html.escape(stored_fitness_unit(study.user_attrs.get('spec')))}, p99 ratio "
-            f"{_num(winner.get('p99_ratio'), '.2f')}"
-            + (f"; {verdict}" if verdict else "")
-            + ".</p>"
+            f"{_num(winner.get('p99_ratio'), '.2f')}; {html.escape(gain_line(winner))}.</p>"
         )
+        if winner.get("how"):
+            parts.append(f'<p class="note">{html.escape(str(winner["how"]))}</p>')
     else:
         parts.append("<p>No winner yet: run <code>tuner study finalize</code>.</p>")
     failed = [t for t in trials if t.state == TrialState.FAIL]

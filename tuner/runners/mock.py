@@ -1,7 +1,9 @@
 """The mock runner: measures candidates on :class:`MockLandscape` with realistic noise.
 
 For tests and demos: a study behaves like a real one (repetitions, progress, a CI that
-shrinks, pruning, failures, build caching) but finishes in seconds. The noise model
+shrinks, pruning, failures, build caching) but finishes in seconds. The mock only makes
+raw noisy paired ratios; benchmark.stats judges them exactly as it judges a real
+PairedRun (same estimates, CIs and stop floor). The noise model
 follows the A/A measurements on the project machine: per-pair rps ratios with CV 7%
 at P=1 and 13% at P=16, occasional interference outliers, and a small per-trial bias
 that no amount of repetition removes.
@@ -18,8 +20,8 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
+from benchmark import stats
 from tuner.runners.base import Candidate, Measurement, Progress, ProgressCallback, TrialFailure
 from tuner.runners.landscape import DEFAULT_TESTS, MockLandscape, TestShape, make_landscape
 
@@ -134,41 +136,48 @@ class MockRunner:
         rng = np.random.default_rng([self.seed, key, visit])
 
         limit = repetitions or self.max_repetitions
-        minimum = min(self.min_repetitions, limit)
+        # The same stop floor as PairedRun: no CI stop before the order statistics can cover.
+        floor = max(min(self.min_repetitions, limit), stats.min_repetitions_for(self.confidence))
         true_log = np.array([self.landscape.log_ratio(config, t) for t in self.tests])
         sigma = np.array([_pair_sigma(TestShape.parse(t)) for t in self.tests]) * self.noise
-        weights = np.array([float(self.weights.get(t, 1.0)) for t in self.tests])
-        weights = weights / weights.sum()
+        weights = [float(self.weights.get(t, 1.0)) for t in self.tests]
         bias = rng.normal(0.0, 0.01 * self.noise)
         p99_true = math.log(self.landscape.p99_ratio(config))
 
         log_ratios: list[np.ndarray] = []
         log_p99: list[float] = []
         stop_reason = "max_repetitions"
-        fitness = ci_low = ci_high = 0.0
+        boot: stats.Bootstrap | None = None
         for rep in range(1, limit + 1):
             if self.delay_s > 0:
                 time.sleep(self.delay_s)
             log_ratios.append(true_log + bias + rng.normal(0.0, sigma) + self._outliers(rng, sigma))
             log_p99.append(p99_true - bias + rng.normal(0.0, 0.15 * self.noise))
             timings["benchmark"] += _REPETITION_SECONDS
-            fitness, ci_low, ci_high = self._estimate(np.array(log_ratios), weights, sigma)
+            boot = stats.bootstrap(
+                np.exp(np.array(log_ratios)), weights, confidence=self.confidence, rng=rng
+            )
+            first = rep == 1  # Like PairedRun: one repetition has no CI.
+            low = math.nan if first else boot.fitness_low
+            high = math.nan if first else boot.fitness_high
             if on_progress is not None:
-                on_progress(Progress(rep, fitness, ci_low, ci_high, limit))
-            half_width_pct = (ci_high - ci_low) / 2.0 / fitness * 100.0
-            if rep >= max(minimum, 2) and half_width_pct <= self.target_ci_pct:
+                on_progress(Progress(rep, boot.fitness, low, high, limit))
+            if rep >= floor and not first and boot.half_width_pct <= self.target_ci_pct:
                 stop_reason = "ci_target"
                 break
 
+        assert boot is not None
         runs = np.array(log_ratios)
-        per_test = {t: float(math.exp(np.median(runs[:, i]))) for i, t in enumerate(self.tests)}
+        n = runs.shape[0]
+        per_test = dict(zip(self.tests, boot.unit_median, strict=True))
         per_test_ci = {
-            t: self._test_ci(runs[:, i], float(sigma[i])) for i, t in enumerate(self.tests)
+            t: (boot.unit_low[i], boot.unit_high[i]) if n > 1 else (math.nan, math.nan)
+            for i, t in enumerate(self.tests)
         }
         return Measurement(
-            fitness=fitness,
-            ci_low=ci_low,
-            ci_high=ci_high,
+            fitness=boot.fitness,
+            ci_low=boot.fitness_low if n > 1 else math.nan,
+            ci_high=boot.fitness_high if n > 1 else math.nan,
             p99_ratio=float(math.exp(np.median(log_p99))),
             per_test=per_test,
             per_test_ci=per_test_ci,
@@ -217,45 +226,6 @@ class MockRunner:
         """About 3% of pairs hit interference from other work on the host (ratio 0.55-0.85)."""
         hit = rng.random(sigma.shape) < 0.03 * min(self.noise, 1.0)
         return np.where(hit, np.log(rng.uniform(0.55, 0.85, sigma.shape)), 0.0)
-
-    def _test_ci(self, log_runs: np.ndarray, sigma: float) -> tuple[float, float]:
-        """One test's ratio CI, the same t (or known-sigma) interval as the fitness."""
-        n = len(log_runs)
-        if n == 1:
-            return math.nan, math.nan
-        if n >= 3:
-            spread = float(np.std(log_runs, ddof=1))
-            quantile = float(stats.t.ppf(0.5 + self.confidence / 2.0, n - 1))
-        else:
-            spread, quantile = sigma * 1.5, float(stats.norm.ppf(0.5 + self.confidence / 2.0))
-        center, half = float(np.median(log_runs)), quantile * spread / math.sqrt(n)
-        return math.exp(center - half), math.exp(center + half)
-
-    def _estimate(
-        self, runs: np.ndarray, weights: np.ndarray, sigma: np.ndarray
-    ) -> tuple[float, float, float]:
-        """Fitness from per-test medians; CI from the spread of per-repetition geomeans.
-
-        Like PairedRun, one repetition has no CI (NaN).
-        """
-        point = float(weights @ np.median(runs, axis=0))
-        n = runs.shape[0]
-        if n == 1:
-            return 100.0 * math.exp(point), math.nan, math.nan
-        if n >= 3:
-            per_rep = runs @ weights
-            spread = float(np.std(per_rep, ddof=1))
-            quantile = float(stats.t.ppf(0.5 + self.confidence / 2.0, n - 1))
-        else:
-            # Too few repetitions to estimate spread: use the known per-pair noise level.
-            spread = float(math.sqrt(float(np.sum((weights * sigma) ** 2))) * 1.5)
-            quantile = float(stats.norm.ppf(0.5 + self.confidence / 2.0))
-        half = quantile * spread / math.sqrt(n)
-        return (
-            100.0 * math.exp(point),
-            100.0 * math.exp(point - half),
-            100.0 * math.exp(point + half),
-        )
 
 
 def parse_crash_values(text: str) -> dict[str, list[str]]:

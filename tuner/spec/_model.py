@@ -215,6 +215,8 @@ class BudgetSpec:
     repetitions: int | None = None
     finalists: int = 3
     finalist_repetitions: int = 20
+    #: Finalize exports a candidate only if it beats the default by at least this (%).
+    min_gain_pct: float = 1.0
 
 
 @dataclass(frozen=True)

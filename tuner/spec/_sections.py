@@ -95,8 +95,20 @@ def _fraction(
 
 def parse_budget(b: Mapping[str, Any]) -> BudgetSpec:
     only_keys(
-        b, "budget", {"trials", "timeout", "repetitions", "finalists", "finalist_repetitions"}
+        b,
+        "budget",
+        {"trials", "timeout", "repetitions", "finalists", "finalist_repetitions", "min_gain_pct"},
     )
+    min_gain = b.get("min_gain_pct", 1.0)
+    if (
+        isinstance(min_gain, bool)
+        or not isinstance(min_gain, int | float)
+        or not 0 <= min_gain < 100
+    ):
+        raise SpecError(
+            f"budget.min_gain_pct: expected a percentage in [0, 100), got {min_gain!r} "
+            "(the smallest gain over the default that finalize may export)"
+        )
     timeout = b.get("timeout")
     return BudgetSpec(
         trials=int_field(b, "budget.trials", 100, minimum=1),
@@ -104,6 +116,7 @@ def parse_budget(b: Mapping[str, Any]) -> BudgetSpec:
         repetitions=int_field(b, "budget.repetitions", None, minimum=1),
         finalists=int_field(b, "budget.finalists", 3, minimum=0),
         finalist_repetitions=int_field(b, "budget.finalist_repetitions", 20, minimum=1),
+        min_gain_pct=float(min_gain),
     )
 
 
