@@ -141,7 +141,7 @@ def run_proof(
             better = others[int(rng.integers(len(others)))] if landscape == "gain" else None
             truth = FlatLandscape(better, gain_pct if better else 0.0)
             runner = MockRunner(spec, seed=seed, landscape=truth)  # type: ignore[arg-type]
-            study = _study(spec, [spec.defaults(), *others])
+            study = _study(spec, [*others, spec.defaults()])
             winner = finalize_study(study, spec, runner, progress=ProgressSink(), out_dir=Path(tmp))
             assert winner is not None
             kind = (
