@@ -270,6 +270,14 @@ def tuner_bench(s: Session, argv: list[str]) -> Outcome:
     return _run(s, s.tuner(*_with_spec(argv)[1:], "--repetitions", "2"))
 
 
+def head_to_head(s: Session, argv: list[str]) -> Outcome:
+    """On the mock runner, one round of 3 repetitions (tests/tuner/test_compare_real.py runs
+    compare on real servers)."""
+    if argv[1] == "compare":
+        argv = _with_spec(argv)
+    return _run(s, s.tuner(*argv[1:], "--runner", "mock", "--rounds", "1", "--repetitions", "3"))
+
+
 #: A space audit's short form: the mock landscape, one param, two values, two default repeats.
 MOCK_AUDIT = ("--runner", "mock", "--values", "2", "--default-repeats", "2", "--param", "threads")
 
@@ -391,6 +399,7 @@ SHORT_FORMS: list[tuple[str, Callable[[Session, list[str]], Outcome]]] = [
     (r"^tuner study (list|show|export|report)\b", tuner_as_is),
     (r"^tuner study finalize\b", study_finalize),
     (r"^tuner bench\b", tuner_bench),
+    (r"^tuner (compare|study verify)\b", head_to_head),
     (r"^tuner space audit\b", space_audit),
     (r"^tuner doctor\b", doctor),
     (r"^tuner dashboard\b", dashboard),

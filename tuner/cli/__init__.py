@@ -13,5 +13,5 @@ from tuner.cli._apps import app
 
 __all__ = ["app"]
 
-for _group in ("run", "show", "export", "views", "bench", "audit", "doctor"):
+for _group in ("run", "show", "export", "views", "bench", "compare", "audit", "doctor"):
     importlib.import_module(f"tuner.cli.{_group}")

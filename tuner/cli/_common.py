@@ -35,6 +35,7 @@ __all__ = [
     "load_study",
     "make_runner",
     "open_storage",
+    "parse_build",
     "quiet_optuna",
     "runner_session",
     "spec_of_study",
@@ -172,3 +173,18 @@ def runner_session(
             raise typer.Exit(stop.exit_code) from None
         finally:
             runner.close()
+
+
+def parse_build(spec: StudySpec, items: list[str] | None, option: str) -> dict[str, Any]:
+    """``NAME=VALUE`` build params over the spec's build defaults; ValueError naming the item."""
+    values = {p.name: p.default for p in spec.build_params}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or key not in values:
+            known = ", ".join(values) or "none"
+            raise ValueError(f"{option} {item!r}: expected NAME=VALUE with NAME one of: {known}")
+        choices = {str(c): c for c in spec.param(key).choices}
+        if choices and value not in choices:
+            raise ValueError(f"{option} {item!r}: {value!r} is not one of {list(choices)}")
+        values[key] = choices.get(value, value)
+    return values

@@ -21,6 +21,7 @@ from tuner.cli._common import (
     fail,
     load_spec,
     make_runner,
+    parse_build,
     runner_session,
 )
 from tuner.runners.base import Candidate, TrialFailure
@@ -58,16 +59,10 @@ def bench_command(
         runtime = flatten(tomllib.loads(config.read_text()))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise fail(f"--config {config}: {exc}") from None
-    build_values = {p.name: p.default for p in spec.build_params}
-    for item in build or []:
-        key, sep, value = item.partition("=")
-        if not sep or key not in build_values:
-            known = ", ".join(build_values) or "none"
-            raise fail(f"--build {item!r}: expected NAME=VALUE with NAME one of: {known}")
-        choices = {str(c): c for c in spec.param(key).choices}
-        if choices and value not in choices:
-            raise fail(f"--build {item!r}: {value!r} is not one of {list(choices)}")
-        build_values[key] = choices.get(value, value)
+    try:
+        build_values = parse_build(spec, build, "--build")
+    except ValueError as exc:
+        raise fail(str(exc)) from None
     unknown = sorted(set(runtime) - {p.name for p in spec.runtime_params})
     if unknown:
         err.print(f"note: keys not tuned by the spec are passed through: {', '.join(unknown)}")
