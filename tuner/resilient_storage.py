@@ -66,6 +66,8 @@ class DatabaseOutage(RuntimeError):
         )
         self.url = url
         self.down_s = down_s
+        self.limit_s = limit_s
+        self.reason = reason
 
 
 def connection_error(exc: BaseException | None) -> BaseException | None:

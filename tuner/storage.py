@@ -42,6 +42,10 @@ class StorageError(RuntimeError):
     """The storage URL cannot be opened; the message says which URL and why."""
 
 
+class StorageUnreachable(StorageError):
+    """The database server did not answer (down, restarting, wrong host or port)."""
+
+
 def default_storage_url() -> str:
     """``$TUNER_STORAGE``, else ``sqlite:///studies/tuner.db`` (relative to the cwd)."""
     return os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE_URL
@@ -145,7 +149,14 @@ def open_storage(
                 continue
             # Workers starting together race to create the schema; the loser's retry
             # finds the tables the winner made.
-            if attempt >= CREATE_ATTEMPTS or connection_error(exc) is not None:
+            if connection_error(exc) is not None:
+                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+                raise StorageUnreachable(
+                    f"database {redact(url)} unreachable, cannot open: {reason}. Nothing was "
+                    "changed: "
+                    "run the same command again once the database is back"
+                ) from exc
+            if attempt >= CREATE_ATTEMPTS:
                 raise StorageError(f"storage {redact(url)}: cannot open: {exc}") from exc
             time.sleep(0.2 * attempt + random.random() * 0.2)
 

@@ -209,3 +209,79 @@ def test_a_missing_database_is_an_error_at_once_not_an_outage(own_cluster: Postg
     with pytest.raises(StorageError, match="does not exist"):
         open_storage(own_cluster.url("no_such_database"), outage_limit_s=60)
     assert time.monotonic() - start < 30
+
+
+def test_views_against_a_stopped_database_exit_75_with_one_line(
+    own_cluster: PostgresCluster, tmp_path: Path
+) -> None:
+    """`study show`, `study report`, `study list` and `dashboard` with the server down say
+    which database is gone in one line and exit 75, with no traceback."""
+    url = own_cluster.create_database(f"views_{uuid.uuid4().hex[:8]}")
+    env = {**os.environ, "TUNER_STUDIES_DIR": str(tmp_path), "TUNER_DB_OUTAGE_LIMIT": "2"}
+    own_cluster.stop()
+    try:
+        for args in (
+            ("study", "show", "s", "--storage", url),
+            ("study", "report", "s", "--no-png", "--storage", url, "-o", str(tmp_path / "r")),
+            ("study", "list", "--storage", url),
+            ("dashboard", "--storage", url, "--port", "1"),
+        ):
+            done = subprocess.run(
+                tuner(*args, env=env), cwd=REPO, env=env, capture_output=True, text=True,
+                timeout=120,
+            )  # fmt: skip
+            out = " ".join((done.stdout + done.stderr).split())
+            assert done.returncode == 75, (args, out)
+            assert "Traceback" not in out, (args, out)
+            assert f"database postgresql+psycopg://tuner:***@127.0.0.1:{own_cluster.port}/" in out
+            assert "unreachable" in out, out
+    finally:
+        started = own_cluster.start()
+        assert started.returncode == 0, started.stderr
+
+
+def test_views_during_an_outage_wait_out_the_limit_then_exit_75(
+    own_cluster: PostgresCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database goes down after `study show`/`report`/`list` opened it: they retry up to
+    the outage limit, then exit 75 naming the database, with no traceback."""
+    from typer.testing import CliRunner
+
+    import tuner.cli._common
+    from tuner.cli import app
+    from tuner.storage import open_storage
+
+    url = own_cluster.create_database(f"views_{uuid.uuid4().hex[:8]}")
+    optuna.create_study(study_name="s", storage=url).optimize(
+        lambda t: t.suggest_float("x", 0, 1), 2
+    )
+    monkeypatch.setenv("TUNER_STUDIES_DIR", str(tmp_path))
+    down = False
+    try:
+        for args in (
+            ["study", "show", "s", "--storage", url],
+            ["study", "report", "s", "--no-png", "--storage", url, "-o", str(tmp_path / "r")],
+            ["study", "list", "--storage", url],
+        ):
+            # Opened while the server is up; its pooled connections die with it.
+            storage = open_storage(url, heartbeat_interval=None, outage_limit_s=2)
+            storage.get_all_studies()
+            monkeypatch.setattr(
+                tuner.cli._common, "_open_storage", lambda *_a, _s=storage, **_k: _s
+            )
+            own_cluster.stop()
+            down = True
+            start = time.monotonic()
+            result = CliRunner().invoke(app, args)
+            out = " ".join(result.output.split())
+            assert result.exit_code == 75, (args, out, result.exception)
+            assert "Traceback" not in out, out
+            assert f"database postgresql+psycopg://tuner:***@127.0.0.1:{own_cluster.port}/" in out
+            assert "longer than the 2 s outage limit" in out, out
+            assert time.monotonic() - start < 60
+            assert own_cluster.start().returncode == 0
+            down = False
+    finally:
+        if down:
+            started = own_cluster.start()
+            assert started.returncode == 0, started.stderr

@@ -3,11 +3,12 @@ and the one runner session (interrupt handling and clean-up)."""
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 import optuna
 import typer
@@ -16,20 +17,23 @@ from rich.markup import escape
 
 from tuner.pid_records import PidFile
 from tuner.processes import kill_descendants
+from tuner.resilient_storage import DatabaseOutage
 from tuner.runners.base import Runner
 from tuner.signals import Interrupted, InterruptGuard
 from tuner.spec import SpecError, StudySpec, parse_spec
 from tuner.spec import load_spec as _load_spec_file
-from tuner.storage import StorageError, default_storage_url
+from tuner.storage import StorageError, StorageUnreachable, default_storage_url
 from tuner.storage import open_storage as _open_storage
 
 __all__ = [
+    "DATABASE_OUTAGE_EXIT",
     "MockLandscapeOption",
     "RunnerOption",
     "SpecOption",
     "StorageOption",
     "console",
     "err",
+    "exits_on_outage",
     "fail",
     "load_spec",
     "load_study",
@@ -78,6 +82,32 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+#: Exit status when the database stayed down past the outage limit (EX_TEMPFAIL: try again).
+DATABASE_OUTAGE_EXIT = 75
+
+
+def exits_on_outage(command: Callable[P, R]) -> Callable[P, R]:
+    """A read-only command that exits 75 with one line naming the database when it stays
+    unreachable past the outage limit, instead of a traceback."""
+
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except DatabaseOutage as exc:
+            raise fail(
+                f"database {exc.url} unreachable for {exc.down_s:.0f} s, longer than the "
+                f"{exc.limit_s:g} s outage limit ($TUNER_DB_OUTAGE_LIMIT): {exc.reason}. "
+                "Nothing was changed: run the same command again once the database is back",
+                DATABASE_OUTAGE_EXIT,
+            ) from None
+
+    return run
+
+
 def load_spec(path: Path | None) -> StudySpec:
     try:
         return _load_spec_file(path)
@@ -88,6 +118,8 @@ def load_spec(path: Path | None) -> StudySpec:
 def open_storage(url: str | None, **kwargs: Any) -> Any:
     try:
         return _open_storage(url, **kwargs)
+    except StorageUnreachable as exc:
+        raise fail(str(exc), DATABASE_OUTAGE_EXIT) from None
     except StorageError as exc:
         raise fail(str(exc)) from None
 

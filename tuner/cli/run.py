@@ -8,6 +8,7 @@ import typer
 
 from tuner.cli._apps import study_app
 from tuner.cli._common import (
+    DATABASE_OUTAGE_EXIT,
     MockLandscapeOption,
     RunnerOption,
     SpecOption,
@@ -37,9 +38,6 @@ if TYPE_CHECKING:
     from tuner.study import ProgressSink
 
 __all__ = ["DATABASE_OUTAGE_EXIT", "finalize_command", "print_outcome", "run_command"]
-
-#: Exit status when the database stayed down past the outage limit (EX_TEMPFAIL: try again).
-DATABASE_OUTAGE_EXIT = 75
 
 
 @study_app.command("run")

@@ -13,7 +13,14 @@ import typer
 from rich.table import Table
 
 from tuner.cli._apps import study_app
-from tuner.cli._common import StorageOption, console, load_study, open_storage, quiet_optuna
+from tuner.cli._common import (
+    StorageOption,
+    console,
+    exits_on_outage,
+    load_study,
+    open_storage,
+    quiet_optuna,
+)
 from tuner.spec import stored_fitness_unit
 from tuner.storage import default_storage_url
 from tuner.summary import gain_line
@@ -22,6 +29,7 @@ __all__ = ["list_command", "show_command", "study_summary"]
 
 
 @study_app.command("list")
+@exits_on_outage
 def list_command(storage_url: StorageOption = None) -> None:
     """Studies in the storage, with trial counts and best fitness."""
     quiet_optuna()
@@ -109,6 +117,7 @@ def _ci(row: Mapping[str, Any]) -> str:
 
 
 @study_app.command("show")
+@exits_on_outage
 def show_command(
     name: Annotated[str, typer.Argument(help="Study name.")],
     storage_url: StorageOption = None,

@@ -9,12 +9,22 @@ import typer
 from rich.markup import escape
 
 from tuner.cli._apps import app, study_app
-from tuner.cli._common import StorageOption, console, err, fail, load_study, quiet_optuna
+from tuner.cli._common import (
+    DATABASE_OUTAGE_EXIT,
+    StorageOption,
+    console,
+    err,
+    exits_on_outage,
+    fail,
+    load_study,
+    quiet_optuna,
+)
 
 __all__ = ["dashboard_command", "report_command"]
 
 
 @study_app.command("report")
+@exits_on_outage
 def report_command(
     name: Annotated[str, typer.Argument(help="Study name.")],
     output: Annotated[
@@ -52,6 +62,7 @@ def report_command(
 
 
 @app.command("dashboard")
+@exits_on_outage
 def dashboard_command(
     storage_url: StorageOption = None,
     host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
@@ -59,10 +70,12 @@ def dashboard_command(
 ) -> None:
     """Serve optuna-dashboard on the study storage (safe while a study is running)."""
     from tuner.dashboard import DashboardError, serve
-    from tuner.storage import StorageError
+    from tuner.storage import StorageError, StorageUnreachable
 
     quiet_optuna()
     try:
         serve(storage_url, host, port)
+    except StorageUnreachable as exc:
+        raise fail(str(exc), DATABASE_OUTAGE_EXIT) from None
     except (DashboardError, StorageError) as exc:
         raise fail(str(exc)) from None
