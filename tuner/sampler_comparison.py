@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.progress import Progress as RichProgress
 from rich.table import Table
 
-from tuner.runners.landscape import MockLandscape, spec_grid
+from tuner.runners.landscape import make_landscape, spec_grid
 from tuner.runners.mock import MockRunner
 from tuner.signals import InterruptGuard
 from tuner.spec import StudySpec, load_spec
@@ -61,11 +61,14 @@ class Run:
     repetitions: int
 
 
-def run_study(spec: StudySpec, sampler: str, seed: int, trials: int) -> Run:
-    """One in-memory study through the real study loop, measured by the mock runner."""
-    landscape = MockLandscape(tests=MockRunner(spec).tests, weights=spec.workload.weights)
+def run_study(
+    spec: StudySpec, sampler: str, seed: int, trials: int, landscape_name: str = "interior"
+) -> Run:
+    """One in-memory study through the real study loop, measured by the mock runner on the
+    landscape called ``landscape_name`` (``interior`` or ``sweep``)."""
+    landscape = make_landscape(landscape_name, MockRunner(spec).tests, spec.workload.weights)
     study = open_study(spec, optuna.storages.InMemoryStorage(), sampler=sampler, seed=seed)
-    runner = MockRunner(spec, seed=seed, delay_s=0.0)
+    runner = MockRunner(spec, seed=seed, delay_s=0.0, landscape=landscape)
     StudyLoop(study, spec, runner, InterruptGuard()).run(RunOptions(trials=trials))
     default_true = landscape.fitness(spec.defaults())
     best_measured = -math.inf
@@ -100,7 +103,11 @@ class Row:
 
 
 def compare(
-    seeds: int, trials: int, checkpoints: Sequence[int], console: Console | None = None
+    seeds: int,
+    trials: int,
+    checkpoints: Sequence[int],
+    console: Console | None = None,
+    landscape: str = "interior",
 ) -> list[Row]:
     """Run every sampler over ``seeds`` seeds and summarise at ``checkpoints``."""
     optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -117,7 +124,7 @@ def compare(
             runs = []
             for seed in range(seeds):
                 progress.update(task, description=f"{name} seed {seed}")
-                runs.append(run_study(spec, name, seed, trials))
+                runs.append(run_study(spec, name, seed, trials, landscape))
                 progress.advance(task)
             means, sems = [], []
             for n in checkpoints:
@@ -144,7 +151,7 @@ def to_markdown(
 ) -> str:
     """The committed table (studies/SAMPLERS.md) with how it was made."""
     spec = load_spec(None)
-    landscape = MockLandscape(tests=MockRunner(spec).tests, weights=spec.workload.weights)
+    landscape = make_landscape("interior", MockRunner(spec).tests, spec.workload.weights)
     optimum = landscape.optimum(spec_grid(spec.params))
     default = landscape.fitness(spec.defaults())
     head = " | ".join(f"after {n} trials" for n in checkpoints)
@@ -274,13 +281,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--trials", type=int, default=max(CHECKPOINTS))
     parser.add_argument("--out", type=Path, default=None, help="write the markdown here")
+    parser.add_argument("--landscape", default="interior", help="mock landscape: interior or sweep")
     parser.add_argument(
         "--recommendation", default="", help="replace the committed recommendation paragraph"
     )
     args = parser.parse_args(argv)
     checkpoints = [n for n in CHECKPOINTS if n <= args.trials] or [args.trials]
     console = Console()
-    rows = compare(args.seeds, args.trials, checkpoints, console)
+    rows = compare(args.seeds, args.trials, checkpoints, console, args.landscape)
     table = Table(title=f"true fitness of the reported best, mean ± s.e. over {args.seeds} seeds")
     table.add_column("sampler")
     for n in checkpoints:
