@@ -175,7 +175,7 @@ def study_outcome(
             True,
             flag,
             max(since, 0),
-            stored_fitness_unit(study.user_attrs.get("spec")),
+            fitness_unit=stored_fitness_unit(study.user_attrs.get("spec")),
         )
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not complete:
