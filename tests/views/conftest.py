@@ -98,7 +98,9 @@ def throughput_study(tmp_path_factory: pytest.TempPathFactory) -> MockStudy:
         spec="redis-throughput.toml",
         trials=30,
         seed=1,
-        constraints=["batching.min_pipeline_buffer <= buffers.read_size"],
+        # CMA-ES starts at the defaults: a bound at the default of a live param is crossed by
+        # about half its neighbours.
+        constraints=["num_shards <= 16"],
     )
 
 
