@@ -41,7 +41,11 @@ pytestmark = [
 
 
 def _open(tuner_env: Path, make_spec: Callable[..., Path]) -> tuple[Any, optuna.Study, str]:
-    spec = load_spec(make_spec())
+    def no_racing(data: dict[str, Any]) -> None:
+        # Bookkeeping, not decisions: racing would prune a trial that these tests count as done.
+        data["objective"]["pruner"] = "none"
+
+    spec = load_spec(make_spec(edit=no_racing))
     path = tuner_env / "recovery.db"
     storage = open_storage(
         f"sqlite:///{path}", heartbeat_interval=1, grace_period=2, on_stale_trial=on_stale_trial
