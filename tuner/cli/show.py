@@ -21,6 +21,7 @@ from tuner.cli._common import (
     open_storage,
     quiet_optuna,
 )
+from tuner.importance import importance_vs_null
 from tuner.spec import stored_fitness_unit
 from tuner.storage import default_storage_url
 from tuner.summary import gain_line
@@ -97,6 +98,12 @@ def study_summary(study: optuna.Study, top: int) -> dict[str, Any]:
             if t.state == TrialState.PRUNED and isinstance(t.user_attrs.get("raced_out"), dict)
         ],
     }
+    if len(complete) >= 2:
+        names = summary["metric_names"] or [f"Objective {i}" for i in range(len(study.directions))]
+        summary["importance"] = {
+            str(name): [r.to_dict() for r in importance_vs_null(study, index)]
+            for index, name in enumerate(names)
+        }
     if multi:
         summary["pareto_front"] = [
             row(t) for t in sorted(study.best_trials, key=lambda t: -t.values[0])
@@ -179,6 +186,21 @@ def show_command(
                 f.get("status", "")
                 + (f": {f['failure_reason']}" if f.get("failure_reason") else "")
                 + (f": {f['drop_reason']}" if f.get("drop_reason") else ""),
+            )
+        console.print(table)
+    for metric, rows in (summary.get("importance") or {}).items():
+        table = Table(
+            title=f"param importance for {metric} (PED-ANOVA, as the dashboard) vs permuted copies"
+        )
+        for column in ("param", "importance", "null 95%", "p", "verdict"):
+            table.add_column(column)
+        for r in rows:
+            table.add_row(
+                r["name"],
+                f"{r['importance']:.2f}",
+                f"{r['null_high']:.2f}",
+                f"{r['p_value']:.3f}",
+                "live" if r["distinguishable"] else "~ null (not told apart from chance)",
             )
         console.print(table)
     for title, key in (("Pareto front", "pareto_front"), (f"top {top} trials", "top")):

@@ -9,6 +9,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
+from tuner.importance import ParamImportance, describe
 from tuner.report import figures as figs
 from tuner.report.html import render
 from tuner.report.png import PngExportError, export_pngs
@@ -36,18 +37,28 @@ class Report:
 
 def build_figures(
     study: optuna.Study,
-) -> tuple[list[figs.Figure], list[dict[str, float]], TimeBreakdown, list[str]]:
-    """Every figure the study supports, its importances, time breakdown and skip notes."""
+) -> tuple[
+    list[figs.Figure],
+    list[dict[str, float]],
+    list[list[ParamImportance]],
+    TimeBreakdown,
+    list[str],
+]:
+    """Every figure the study supports, its importances (and their permutation nulls), time
+    breakdown and skip notes."""
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not complete:
         raise ReportError(f"study {study.study_name!r} has no complete trial to report on yet")
     notes: list[str] = []
     importances = figs.param_importances(study)
+    nulls = figs.importance_nulls(study) if importances else []
     finalists = study.user_attrs.get("finalists") or []
     times = breakdown(study.get_trials(deepcopy=False), finalists)
     out = [figs.history(study)]
     if importances:
-        out.append(figs.importance(study, importances))
+        out.append(figs.importance(study, importances, nulls))
+        if nulls and nulls[0]:
+            notes.append(describe(nulls[0]).capitalize() + ".")
     else:
         notes.append("Parameter importance needs at least 2 complete trials.")
     order = figs.top_params(importances, len(complete[0].params))
@@ -65,14 +76,14 @@ def build_figures(
         notes.append("No finalists measured yet: the default-vs-winner figure is left out.")
     out.append(figs.time_spent(times))
     out.append(figs.trial_times(times))
-    return out, importances, times, notes
+    return out, importances, nulls, times, notes
 
 
 def write_report(study: optuna.Study, out_dir: Path, *, png: bool = True) -> Report:
     """Write ``report.html``, ``<figure>.png`` and ``report.json`` (importances, timings).
     When the PNGs cannot be rendered (no Chromium), the rest is written and
     ``Report.png_error`` says why."""
-    figures, importances, times, notes = build_figures(study)
+    figures, importances, nulls, times, notes = build_figures(study)
     out_dir.mkdir(parents=True, exist_ok=True)
     html_path = out_dir / "report.html"
     html_path.write_text(render(study, figures, times, notes), encoding="utf-8")
@@ -84,6 +95,10 @@ def write_report(study: optuna.Study, out_dir: Path, *, png: bool = True) -> Rep
                 "study": study.study_name,
                 "figures": [f.key for f in figures],
                 "importances": dict(zip(names, importances, strict=False)),
+                "importance_vs_null": {
+                    name: [r.to_dict() for r in rows]
+                    for name, rows in zip(names, nulls, strict=False)
+                },
                 "time": {"wall_seconds": times.wall_seconds, **times.totals},
                 "notes": notes,
             },

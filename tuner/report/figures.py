@@ -20,6 +20,7 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 from plotly.subplots import make_subplots
 
+from tuner.importance import ParamImportance, importance_vs_null
 from tuner.report.timing import CATEGORIES, TimeBreakdown, format_seconds
 from tuner.spec import stored_fitness_unit
 
@@ -196,22 +197,49 @@ def history(study: optuna.Study) -> Figure:
     )
 
 
-def importance(study: optuna.Study, importances: Sequence[dict[str, float]]) -> Figure:
-    """Horizontal bars of PED-ANOVA importance per objective (same numbers as the dashboard)."""
+def importance_nulls(study: optuna.Study) -> list[list[ParamImportance]]:
+    """Per objective, each param's importance beside its permutation null (tuner.importance)."""
+    return [importance_vs_null(study, index) for index in range(len(study.directions))]
+
+
+def importance(
+    study: optuna.Study,
+    importances: Sequence[dict[str, float]],
+    nulls: Sequence[Sequence[ParamImportance]] = (),
+) -> Figure:
+    """Horizontal bars of PED-ANOVA importance per objective (same numbers as the dashboard),
+    each param's permutation-null level as a marker, and "~ null" on the bars that do not
+    stand out of it."""
     names = metric_names(study)
     fig = go.Figure()
     order = sorted(importances[0], key=lambda k: importances[0][k]) if importances else []
     for index, values in enumerate(importances):
+        rows = {r.name: r for r in nulls[index]} if index < len(nulls) else {}
+
+        def label(k: str, values: dict[str, float] = values, rows: Any = rows) -> str:
+            text = f"{values.get(k, 0.0):.2f}"
+            return text + (" ~ null" if k in rows and not rows[k].distinguishable else "")
+
         fig.add_trace(
             go.Bar(
                 y=order,
                 x=[values.get(k, 0.0) for k in order],
                 orientation="h",
                 name=names[index],
-                text=[f"{values.get(k, 0.0):.2f}" for k in order],
+                text=[label(k) for k in order],
                 textposition="outside",
             )
         )
+        if rows:
+            fig.add_trace(
+                go.Scatter(
+                    y=order,
+                    x=[rows[k].null_high if k in rows else None for k in order],
+                    mode="markers",
+                    marker={"symbol": "line-ns-open", "size": 18, "color": "black"},
+                    name=f"{names[index]}: null (95% of permuted copies)",
+                )
+            )
     fig.update_layout(
         title="Parameter importance (PED-ANOVA, as in optuna-dashboard)",
         xaxis_title="importance (normalised)",
@@ -224,7 +252,11 @@ def importance(study: optuna.Study, importances: Sequence[dict[str, float]]) -> 
         "Parameter importance",
         fig,
         "PED-ANOVA (optuna.importance.PedAnovaImportanceEvaluator): how much each param's "
-        "distribution among the top 10% of trials differs from all trials.",
+        "distribution among the top 10% of trials differs from all trials. The marker is the "
+        "95th percentile of the same score for permuted copies of the param (its values "
+        'shuffled across trials); "~ null" marks a param whose importance is not told apart '
+        "from its copies (permutation p-value, Holm over the params at 5%): a rank it owes "
+        "to chance.",
     )
 
 
