@@ -30,11 +30,13 @@ def test_threads_beyond_the_server_cpus_is_a_spec_error(make_spec: Callable[...,
     with pytest.raises(
         SpecError, match=r"\(threads\)\.high: 4 is more than the 2 CPU\(s\) in target\.cpus = '0-1'"
     ):
-        load_spec(make_spec(edit=_threads("0-1", 4)))
-    assert load_spec(make_spec(edit=_threads("0-1", 2))).param("threads").high == 2
-    assert load_spec(make_spec(edit=_threads("0-3", 4))).param("threads").bounded_by_cpus
+        load_spec(make_spec("wide-space", edit=_threads("0-1", 4)))
+    assert load_spec(make_spec("wide-space", edit=_threads("0-1", 2))).param("threads").high == 2
+    assert (
+        load_spec(make_spec("wide-space", edit=_threads("0-3", 4))).param("threads").bounded_by_cpus
+    )
 
 
 def test_bounded_by_cpus_is_for_int_params(make_spec: Callable[..., Path]) -> None:
     with pytest.raises(SpecError, match=r"bounded_by_cpus: expected true or false"):
-        load_spec(make_spec(edit=_threads("0-3", 4, bounded_by_cpus="yes")))
+        load_spec(make_spec("wide-space", edit=_threads("0-3", 4, bounded_by_cpus="yes")))

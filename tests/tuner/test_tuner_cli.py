@@ -50,7 +50,7 @@ def _check_config(path: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_run_show_list_export_finalize(tuner_env: Path, make_spec: Callable[..., Path]) -> None:
-    spec = make_spec(edit=_small_budget)
+    spec = make_spec("wide-space", edit=_small_budget)
     result = _tuner("study", "run", "--spec", str(spec), "--runner", "mock", "--seed", "1")
     assert result.exit_code == 0, result.output
     assert "stopped by budget" in result.output
@@ -132,7 +132,9 @@ def test_bad_spec_exits_2_naming_the_field(tuner_env: Path, make_spec: Callable[
 
     result = _tuner("study", "run", "--spec", str(make_spec(edit=bad)), "--runner", "mock")
     assert result.exit_code == 2
-    assert "invalid spec: param[1] (threads).high: must be greater than low" in result.output
+    assert "invalid spec: param[1] (buffers.read_size).high: must be greater than low" in (
+        result.output
+    )
 
 
 def test_gp_sampler_without_torch_is_a_clear_cli_error(
@@ -158,7 +160,7 @@ def test_cmaes_on_a_pareto_spec_is_refused(tuner_env: Path, make_spec: Callable[
 
 def test_bench_measures_one_config(tuner_env: Path) -> None:
     config = tuner_env / "c.toml"
-    config.write_text("threads = 2\n[response_pool]\ncapacity = 256\nbuffer_size = 4096\n")
+    config.write_text("num_shards = 8\n[buffers]\nread_size = 4096\n")
     result = _tuner(
         "bench", "--config", str(config), "--runner", "mock", "--build", "build.allocator=jemalloc",
         "--json",

@@ -22,10 +22,12 @@ from tuner.spec import (
 REPO = Path(__file__).resolve().parents[2]
 THROUGHPUT = REPO / "studies" / "redis-throughput.toml"
 PARETO = REPO / "studies" / "redis-pareto.toml"
+#: The wide pre-sizing search space (threads, response_pool.*): spec mechanics are tested on it.
+WIDE = REPO / "tests" / "data" / "wide-space.toml"
 
 
 def _base() -> dict[str, Any]:
-    return tomllib.loads(THROUGHPUT.read_text())
+    return tomllib.loads(WIDE.read_text())
 
 
 def _param(data: dict[str, Any], name: str) -> dict[str, Any]:
@@ -230,7 +232,7 @@ def test_defaults_and_split() -> None:
     spec = load_spec(THROUGHPUT)
     runtime, build = spec.split(spec.defaults())
     assert "build.allocator" in build and "build.allocator" not in runtime
-    assert runtime["response_pool.capacity"] == 128
+    assert runtime["num_shards"] == 16 and runtime["batching.batch_threshold"] == 256
     assert all(c.satisfied(spec.defaults()) for c in spec.param_constraints)
 
 
@@ -239,9 +241,35 @@ def test_spec_defaults_are_the_servers_shipped_defaults() -> None:
     from tuner.cli.bench import flatten
 
     shipped = flatten(tomllib.loads((REPO / "server" / "perf_config.toml").read_text()))
-    for path in (THROUGHPUT, PARETO):
+    for path in (THROUGHPUT, PARETO, WIDE):
         runtime, _ = load_spec(path).split(load_spec(path).defaults())
-        assert runtime == shipped, path.name
+        # A knob the spec does not search keeps the server's default (the config file's).
+        assert runtime.items() <= shipped.items(), path.name
+    assert load_spec(PARETO).split(load_spec(PARETO).defaults())[0] == shipped
+
+
+def test_the_shipped_space_is_sized_to_the_machine() -> None:
+    # One server CPU: no thread count to search; the sweep's dead knobs are left out and its
+    # only-harmful ranges cut (server/KNOBS.md).
+    spec = load_spec(THROUGHPUT)
+    names = {p.name for p in spec.params}
+    assert spec.target.cpus == "0" and "threads" not in names
+    assert not names & {"response_pool.capacity", "response_pool.buffer_size", "buffers.max_size"}
+    assert spec.param("batching.min_pipeline_buffer").high < 2048
+    batch = spec.param("batching.batch_threshold")
+    assert batch.low >= 32 and batch.log
+
+
+def test_the_commented_threads_block_needs_the_cpus_it_names() -> None:
+    text = THROUGHPUT.read_text()
+    block = text[text.index('#   [[param]]\n#   name = "threads"') :]
+    block = block[: block.index("bounded_by_cpus = true") + len("bounded_by_cpus = true")]
+    param = "\n" + block.replace("#   ", "") + "\n"
+    refused = text.replace("[workload]", param + "\n[workload]", 1)
+    with pytest.raises(SpecError, match=r"\(threads\)\.high: 4 is more than the 1 CPU"):
+        parse_spec(tomllib.loads(refused), base_dir=THROUGHPUT.parent)
+    widened = refused.replace('cpus = "0"\nready_timeout_s', 'cpus = "0-3"\nready_timeout_s', 1)
+    assert parse_spec(tomllib.loads(widened), base_dir=THROUGHPUT.parent).param("threads").high == 4
 
 
 @pytest.mark.parametrize("path", [THROUGHPUT, PARETO])

@@ -92,7 +92,7 @@ def _run(
 
 
 def test_mock_study_end_to_end(tuner_env: Path, make_spec: Callable[..., Path]) -> None:
-    spec = load_spec(make_spec(constraints=[PARAM_CONSTRAINT]))
+    spec = load_spec(make_spec("wide-space", constraints=[PARAM_CONSTRAINT]))
     url = f"sqlite:///{tuner_env}/e2e.db"
     study, runner = _run(spec, url, 15)
 
@@ -150,7 +150,7 @@ def test_resume_counts_the_budget_across_runs_and_enqueues_defaults_once(
 
 
 def test_runner_failures_are_data(tuner_env: Path, make_spec: Callable[..., Path]) -> None:
-    spec = load_spec(make_spec())
+    spec = load_spec(make_spec("wide-space"))
     study, _ = _run(
         spec,
         f"sqlite:///{tuner_env}/fail.db",
@@ -180,14 +180,15 @@ def test_changed_search_space_is_refused(tuner_env: Path, make_spec: Callable[..
         open_study(load_spec(make_spec(edit=widen)), open_storage(url), study_name="t")
 
     def new_default(data: dict[str, Any]) -> None:
-        data["param"][1]["default"] = 2
+        data["param"][0]["default"] = 8
 
     # A new default (or build args) leaves the distributions alone: resuming is fine.
     open_study(load_spec(make_spec(edit=new_default)), open_storage(url), study_name="t")
 
 
 def test_pruning_stops_bad_trials_early(tuner_env: Path, make_spec: Callable[..., Path]) -> None:
-    spec = load_spec(make_spec())
+    # The wide space, where random configs are often far worse than the default.
+    spec = load_spec(make_spec("wide-space"))
     study, _ = _run(spec, f"sqlite:///{tuner_env}/prune.db", 25, sampler="random")
     pruned = study.get_trials(states=(TrialState.PRUNED,))
     assert pruned, "25 random trials raced against the incumbent should stop some"

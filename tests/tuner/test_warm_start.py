@@ -97,11 +97,11 @@ def test_bad_warm_start_is_a_clear_error(tuner_env: Path, make_spec: Callable[..
         open_study(spec, storage, study_name="a", warm_start="a")
 
     def drop(data: dict[str, Any]) -> None:
-        data["param"] = [p for p in data["param"] if p["name"] != "buffers.max_size"]
+        data["param"] = [p for p in data["param"] if p["name"] != "buffers.read_size"]
 
     other = load_spec(make_spec(edit=drop))
     with pytest.raises(
-        StudyError, match=r"--warm-start 'a': a different param set .*only in it: buffers.max_size"
+        StudyError, match=r"--warm-start 'a': a different param set .*only in it: buffers.read_size"
     ):
         open_study(other, storage, study_name="c", warm_start="a")
     result = CliRunner().invoke(
