@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 
 import numpy as np
 import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.importance import PedAnovaImportanceEvaluator
+from typer.testing import CliRunner
 
+from tuner.cli import app
 from tuner.importance import _divergences, _top, importance_vs_null, permutations_for
 
 DISTRIBUTIONS = {
@@ -89,3 +93,19 @@ def test_the_null_is_deterministic_and_needs_two_trials() -> None:
     assert importance_vs_null(_study(0, 1)) == []
     # Enough copies that Holm's first threshold, alpha / params, can be met.
     assert 1 / (1 + permutations_for(9)) < 0.05 / 9
+
+
+def test_study_show_marks_the_dead_params(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'synthetic.db'}"
+    study = optuna.create_study(study_name="synthetic", storage=storage, direction="maximize")
+    study.add_trials(_study(0, 60).get_trials())
+    done = CliRunner().invoke(app, ["study", "show", "synthetic", "--storage", storage, "--json"])
+    assert done.exit_code == 0, done.output
+    rows = {r["name"]: r for r in json.loads(done.output)["importance"]["Objective 0"]}
+    assert rows["live"]["distinguishable"]
+    assert not any(r["distinguishable"] for name, r in rows.items() if name != "live")
+    table = CliRunner().invoke(app, ["study", "show", "synthetic", "--storage", storage])
+    assert table.exit_code == 0, table.output
+    assert "vs permuted copies" in table.output
+    lines = [line for line in table.output.splitlines() if "dead." in line or " live " in line]
+    assert sum("~ null" in line for line in lines if "dead." in line) == 4

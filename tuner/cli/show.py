@@ -190,7 +190,8 @@ def show_command(
         console.print(table)
     for metric, rows in (summary.get("importance") or {}).items():
         table = Table(
-            title=f"param importance for {metric} (PED-ANOVA, as the dashboard) vs permuted copies"
+            title=f"importance ({metric}) vs permuted copies",
+            caption="PED-ANOVA, as the dashboard; ~ null: not told apart from chance (Holm, 5%)",
         )
         for column in ("param", "importance", "null 95%", "p", "verdict"):
             table.add_column(column)
@@ -200,7 +201,7 @@ def show_command(
                 f"{r['importance']:.2f}",
                 f"{r['null_high']:.2f}",
                 f"{r['p_value']:.3f}",
-                "live" if r["distinguishable"] else "~ null (not told apart from chance)",
+                "live" if r["distinguishable"] else "~ null",
             )
         console.print(table)
     for title, key in (("Pareto front", "pareto_front"), (f"top {top} trials", "top")):
