@@ -154,7 +154,7 @@ def importance_vs_null(
         holders = [i for i, t in enumerate(trials) if name in t.params]
         values = [trials[i].params[name] for i in holders]
         in_top = [j for j, i in enumerate(holders) if i in top]
-        draws = [rng.permutation(len(values))[: len(in_top)] for _ in range(copies)]
+        draws = [rng.permutation(len(values))[: len(in_top)].tolist() for _ in range(copies)]
         scores = _divergences(name, distributions[name], values, [in_top, *draws], evaluator)
         real[name], null = scores[0], np.asarray(scores[1:])
         # Ties count against the param; one PED-ANOVA scores 0 is never live.
