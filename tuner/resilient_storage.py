@@ -164,6 +164,9 @@ class ResilientRDBStorage(RDBStorage):
         self.outage_limit_s = outage_limit_s
         self.on_outage = on_outage
         self.display_url = display_url or url
+        #: Called with the DatabaseOutage before it is raised; it may raise its own error
+        #: instead (the dashboard answers 503).
+        self.on_give_up: Callable[[DatabaseOutage], None] | None = None
         self._outage = _OutageClock()
         #: study id -> {trial id: when first seen RUNNING without a heartbeat}
         self._silent_since: dict[int, dict[int, float]] = {}
@@ -174,6 +177,7 @@ class ResilientRDBStorage(RDBStorage):
         state.pop("_outage", None)
         state.pop("_silent_since", None)
         state.pop("on_outage", None)
+        state.pop("on_give_up", None)
         return state
 
     def __setstate__(self, state: dict[Any, Any]) -> None:
@@ -181,6 +185,7 @@ class ResilientRDBStorage(RDBStorage):
         self._outage = _OutageClock()
         self._silent_since = {}
         self.on_outage = None
+        self.on_give_up = None
 
     def _retry(self, call: Callable[[], T]) -> T:
         """Run ``call``; while the database is unreachable, retry until the outage limit."""
@@ -196,9 +201,8 @@ class ResilientRDBStorage(RDBStorage):
                     raise
                 down_s, began = self._outage.failed()
                 if down_s >= self.outage_limit_s:
-                    raise DatabaseOutage(
-                        self.display_url, down_s, self.outage_limit_s, cause
-                    ) from None
+                    outage = DatabaseOutage(self.display_url, down_s, self.outage_limit_s, cause)
+                    break
                 if began:
                     self._notify(
                         f"database {self.display_url} unreachable: retrying for up to "
@@ -212,6 +216,10 @@ class ResilientRDBStorage(RDBStorage):
             if lasted is not None:
                 self._notify(f"database {self.display_url} is back after {lasted:.0f} s")
             return result
+        # Out of the except block, so a replacement error chains to no driver error.
+        if self.on_give_up is not None:
+            self.on_give_up(outage)
+        raise outage
 
     def _notify(self, message: str) -> None:
         if self.on_outage is not None:
@@ -366,6 +374,7 @@ _RETRIED = (
     "get_best_trial",
     "_get_best_trial_id",
     "record_heartbeat",
+    "get_current_version",  # optuna-dashboard checks the schema before each request
 )
 for _name in _RETRIED:
     setattr(ResilientRDBStorage, _name, _retrying(getattr(RDBStorage, _name)))
