@@ -20,12 +20,17 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import timedelta
 from typing import Any, TypeVar
 
+import sqlalchemy
 import sqlalchemy.exc
+import sqlalchemy.orm
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import RDBStorage
+from optuna.storages._rdb import models
+from optuna.storages._rdb.storage import _create_scoped_session
 from optuna.trial import TrialState
 
 __all__ = [
@@ -159,19 +164,28 @@ class ResilientRDBStorage(RDBStorage):
         self.outage_limit_s = outage_limit_s
         self.on_outage = on_outage
         self.display_url = display_url or url
+        #: Called with the DatabaseOutage before it is raised; it may raise its own error
+        #: instead (the dashboard answers 503).
+        self.on_give_up: Callable[[DatabaseOutage], None] | None = None
         self._outage = _OutageClock()
+        #: study id -> {trial id: when first seen RUNNING without a heartbeat}
+        self._silent_since: dict[int, dict[int, float]] = {}
         super().__init__(url, **kwargs)
 
     def __getstate__(self) -> dict[Any, Any]:
         state = super().__getstate__()
         state.pop("_outage", None)
+        state.pop("_silent_since", None)
         state.pop("on_outage", None)
+        state.pop("on_give_up", None)
         return state
 
     def __setstate__(self, state: dict[Any, Any]) -> None:
         super().__setstate__(state)
         self._outage = _OutageClock()
+        self._silent_since = {}
         self.on_outage = None
+        self.on_give_up = None
 
     def _retry(self, call: Callable[[], T]) -> T:
         """Run ``call``; while the database is unreachable, retry until the outage limit."""
@@ -187,9 +201,8 @@ class ResilientRDBStorage(RDBStorage):
                     raise
                 down_s, began = self._outage.failed()
                 if down_s >= self.outage_limit_s:
-                    raise DatabaseOutage(
-                        self.display_url, down_s, self.outage_limit_s, cause
-                    ) from None
+                    outage = DatabaseOutage(self.display_url, down_s, self.outage_limit_s, cause)
+                    break
                 if began:
                     self._notify(
                         f"database {self.display_url} unreachable: retrying for up to "
@@ -203,6 +216,10 @@ class ResilientRDBStorage(RDBStorage):
             if lasted is not None:
                 self._notify(f"database {self.display_url} is back after {lasted:.0f} s")
             return result
+        # Out of the except block, so a replacement error chains to no driver error.
+        if self.on_give_up is not None:
+            self.on_give_up(outage)
+        raise outage
 
     def _notify(self, message: str) -> None:
         if self.on_outage is not None:
@@ -229,19 +246,77 @@ class ResilientRDBStorage(RDBStorage):
 
         return self._retry(once)
 
+    def set_trial_attrs(
+        self,
+        trial_id: int,
+        user_attrs: Mapping[str, Any],
+        system_attrs: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Write several user (and system) attrs of a running trial in one transaction.
+
+        Optuna writes one attr per transaction; a measured trial carries a dozen. Each
+        write is an upsert, so a retry after a lost reply writes the same rows again.
+        """
+
+        def once() -> None:
+            with _create_scoped_session(self.scoped_session, True) as session:
+                for key, value in user_attrs.items():
+                    self._set_trial_attr_without_commit(
+                        session, models.TrialUserAttributeModel, trial_id, key, value
+                    )
+                for key, value in (system_attrs or {}).items():
+                    self._set_trial_attr_without_commit(
+                        session, models.TrialSystemAttributeModel, trial_id, key, value
+                    )
+
+        self._retry(once)
+
     def _holds(self, trial_id: int, state: TrialState, values: Sequence[float] | None) -> bool:
         trial = RDBStorage.get_trial(self, trial_id)
         return trial.state == state and (values is None or trial.values == list(values))
 
     def _get_stale_trial_ids(self, study_id: int) -> list[int]:
-        """Stale trials, except right after an outage: peers get one grace period to beat."""
+        """Stale trials, and orphans: RUNNING trials that never beat, seen for a grace.
+
+        An orphan is left when the database wrote a new trial (or took a queued one) but
+        the reply was lost: the retried call makes another, and the first never gets a
+        heartbeat, which Optuna alone would never reap. This process's monotonic clock
+        times it (the trial's start is another host's clock). Right after an outage,
+        nothing is stale: peers get one grace period to beat again.
+        """
         interval = self.heartbeat_interval or 0
         grace = self.grace_period if self.grace_period is not None else 2 * interval
-        stale = self._retry(lambda: RDBStorage._get_stale_trial_ids(self, study_id))
+        stale, silent = self._retry(lambda: self._stale_and_silent(study_id, grace))
+        now = time.monotonic()
+        seen = self._silent_since.setdefault(study_id, {})
+        for trial_id in [t for t in seen if t not in silent]:
+            del seen[trial_id]
+        orphans = [t for t in silent if now - seen.setdefault(t, now) > grace]
         # Checked after the call: a call that waited out the outage ends it just now.
         if self._outage.recovered_within(grace):
             return []
-        return stale
+        return stale + orphans
+
+    def _stale_and_silent(self, study_id: int, grace: float) -> tuple[list[int], list[int]]:
+        """RUNNING trials whose heartbeat is older than ``grace``, and those with none."""
+        with _create_scoped_session(self.scoped_session, True) as session:
+            now = session.execute(sqlalchemy.func.now()).scalar()
+            assert now is not None
+            now = now.replace(tzinfo=None)  # as Optuna compares heartbeats (naive)
+            running = (
+                session.query(models.TrialModel)
+                .options(sqlalchemy.orm.selectinload(models.TrialModel.heartbeats))
+                .filter(models.TrialModel.state == TrialState.RUNNING)
+                .filter(models.TrialModel.study_id == study_id)
+                .all()
+            )
+            stale, silent = [], []
+            for trial in running:
+                if not trial.heartbeats:
+                    silent.append(trial.trial_id)
+                elif now - trial.heartbeats[0].heartbeat > timedelta(seconds=grace):
+                    stale.append(trial.trial_id)
+            return stale, silent
 
 
 class _LostConnectionNote(logging.Filter):
@@ -299,6 +374,7 @@ _RETRIED = (
     "get_best_trial",
     "_get_best_trial_id",
     "record_heartbeat",
+    "get_current_version",  # optuna-dashboard checks the schema before each request
 )
 for _name in _RETRIED:
     setattr(ResilientRDBStorage, _name, _retrying(getattr(RDBStorage, _name)))

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import datetime
 import os
+import socket
 import subprocess
 import threading
 import time
 import tomllib
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,7 +35,7 @@ from tests.distributed.test_workers import (
     worker_pid,
     write_spec,
 )
-from tests.postgres_fixture import PostgresCluster, postgres_cluster
+from tests.postgres_fixture import PostgresCluster, free_port, postgres_cluster
 
 pytestmark = [pytest.mark.postgres, pytest.mark.timeout(480)]
 
@@ -285,3 +288,63 @@ def test_views_during_an_outage_wait_out_the_limit_then_exit_75(
         if down:
             started = own_cluster.start()
             assert started.returncode == 0, started.stderr
+
+
+def _get(url: str) -> int:
+    """The HTTP status of a GET (an error status is an answer too)."""
+    try:
+        with urllib.request.urlopen(url, timeout=60) as reply:
+            reply.read()
+            return int(reply.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+
+
+def test_dashboard_serving_when_the_database_drops_answers_503_and_recovers(
+    own_cluster: PostgresCluster, tmp_path: Path
+) -> None:
+    """A serving `tuner dashboard` whose database goes down: one line, 503 per request (no
+    traceback), still serving, and 200 again once the database is back."""
+    url = own_cluster.create_database(f"dash_{uuid.uuid4().hex[:8]}")
+    optuna.create_study(study_name="s", storage=url).optimize(
+        lambda t: t.suggest_float("x", 0, 1), 2
+    )
+    port = free_port()
+    env = {**os.environ, "TUNER_STUDIES_DIR": str(tmp_path), "TUNER_DB_OUTAGE_LIMIT": "2"}
+    log = tmp_path / "dashboard.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            tuner("dashboard", "--storage", url, "--port", str(port), env=env),
+            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    down = False
+    try:
+        wait_for(lambda: _get(f"{base}/api/studies") == 200 if _up(port) else False, 90, "it")
+        own_cluster.stop()
+        down = True
+        for path in ("/api/studies", "/api/studies/1", "/dashboard/"):
+            assert _get(base + path) == 503, path
+        assert proc.poll() is None, "the dashboard died with its database"
+        assert own_cluster.start().returncode == 0
+        down = False
+        wait_for(lambda: _get(f"{base}/api/studies") == 200, 60, "the dashboard to recover")
+        assert proc.poll() is None
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        if down:
+            own_cluster.start()
+    text = log.read_text()
+    assert "Traceback" not in text, text[-3000:]
+    shown = f"postgresql+psycopg://tuner:***@127.0.0.1:{own_cluster.port}/"
+    assert f"dashboard: database {shown}" in text and "unreachable" in text, text[-3000:]
+    assert "is back after" in text, text[-3000:]
+
+
+def _up(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False

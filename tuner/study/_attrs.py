@@ -1,14 +1,18 @@
 """The trial-attribute codec: the names and shapes of what a trial records.
 
 The loop writes these attrs and finalize, the reports and the dashboard read them, so
-both sides use this one module for names and for the measurement's fields.
+both sides use this one module for names and for the measurement's fields. Writes go
+through :func:`write_trial_attrs`: one transaction per group of attrs where the storage
+can (``ResilientRDBStorage.set_trial_attrs``), as Optuna writes one attr per transaction.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, Trial
 
 from tuner.runners.base import Measurement, Progress
@@ -80,15 +84,49 @@ def measurement_attrs(m: Measurement) -> dict[str, Any]:
     return {**fields, "timings": dict(m.timings)}
 
 
-def record_measurement(trial: Trial, m: Measurement) -> None:
-    """Write a measurement's attrs to a running trial; raw runs go to a system attr."""
-    for key, value in measurement_attrs(m).items():
-        trial.set_user_attr(key, value)
-    if m.detail:
-        # Every raw run: too big for the dashboard's user-attr table, so a system attr.
-        trial.storage.set_trial_system_attr(
-            trial._trial_id, DETAIL_ATTR, json.loads(json.dumps(m.detail, default=str))
-        )
+def write_trial_attrs(
+    storage: BaseStorage,
+    trial_id: int,
+    user_attrs: Mapping[str, Any],
+    system_attrs: Mapping[str, Any] | None = None,
+) -> None:
+    """Write a running trial's attrs, in one transaction when the storage batches them."""
+    backend = getattr(storage, "_backend", storage)  # Optuna wraps RDB storages in a cache
+    batch = getattr(backend, "set_trial_attrs", None)
+    if batch is not None:
+        batch(trial_id, user_attrs, system_attrs or {})
+        return
+    for key, value in user_attrs.items():
+        storage.set_trial_user_attr(trial_id, key, value)
+    for key, value in (system_attrs or {}).items():
+        storage.set_trial_system_attr(trial_id, key, value)
+
+
+def set_trial_attrs(
+    trial: Trial, user_attrs: Mapping[str, Any], system_attrs: Mapping[str, Any] | None = None
+) -> None:
+    """:func:`write_trial_attrs` for a live ``Trial``, whose cached copy sees them too."""
+    write_trial_attrs(trial.storage, trial._trial_id, user_attrs, system_attrs)
+    # What Trial.set_user_attr does after its write, so trial.user_attrs stays current.
+    trial._cached_frozen_trial.user_attrs.update(user_attrs)
+    trial._cached_frozen_trial.system_attrs.update(system_attrs or {})
+
+
+def failure_attrs(kind: str, reason: str, log_tail: str | None = None) -> dict[str, Any]:
+    """The attrs of a trial that produced no measurement: why, and the log's tail."""
+    attrs: dict[str, Any] = {"failure_kind": kind, "failure_reason": reason}
+    if log_tail is not None:
+        attrs["log_tail"] = log_tail[-4000:]
+    return attrs
+
+
+def record_measurement(trial: Trial, m: Measurement, extra: Mapping[str, Any] = {}) -> None:
+    """Write a measurement's attrs (and ``extra``) to a running trial in one go.
+
+    Raw runs go to a system attr: too big for the dashboard's user-attr table.
+    """
+    detail = {DETAIL_ATTR: json.loads(json.dumps(m.detail, default=str))} if m.detail else {}
+    set_trial_attrs(trial, {**measurement_attrs(m), **extra}, detail)
 
 
 def measurement_detail(trial: FrozenTrial) -> dict[str, Any]:
@@ -97,24 +135,30 @@ def measurement_detail(trial: FrozenTrial) -> dict[str, Any]:
     return dict(detail) if isinstance(detail, dict) else {}
 
 
-def record_progress(trial: Trial, p: Progress) -> None:
-    """Write the running figures of a pruned trial."""
-    trial.set_user_attr("fitness", p.fitness)
-    trial.set_user_attr("fitness_ci_low", p.ci_low)
-    trial.set_user_attr("fitness_ci_high", p.ci_high)
-    trial.set_user_attr("repetitions", p.repetition)
-    trial.set_user_attr("stop_reason", "pruned")
+def progress_attrs(p: Progress) -> dict[str, Any]:
+    """The running figures of a pruned trial."""
+    return {
+        "fitness": p.fitness,
+        "fitness_ci_low": p.ci_low,
+        "fitness_ci_high": p.ci_high,
+        "repetitions": p.repetition,
+        "stop_reason": "pruned",
+    }
 
 
-def record_raced_out(trial: Trial, raced: RacedOut) -> None:
-    """Flag a trial that racing stopped: its value is its running estimate, not a full one."""
-    trial.set_user_attr("stop_reason", STOP_RACED_OUT)
-    trial.set_user_attr(
-        "raced_out",
-        {
+def raced_out_attrs(raced: RacedOut) -> dict[str, Any]:
+    """Flags a trial that racing stopped: its value is its running estimate, not a full one."""
+    return {
+        "stop_reason": STOP_RACED_OUT,
+        "raced_out": {
             "repetition": raced.progress.repetition,
             "upper_bound": raced.bound,
             "incumbent_trial": raced.incumbent.number,
             "incumbent_fitness": raced.incumbent.fitness,
         },
-    )
+    }
+
+
+def record_progress(trial: Trial, p: Progress, raced: RacedOut | None = None) -> None:
+    """Write the running figures of a pruned trial (and why racing stopped it) in one go."""
+    set_trial_attrs(trial, {**progress_attrs(p), **(raced_out_attrs(raced) if raced else {})})

@@ -6,14 +6,20 @@ names the claimant and says whether it finished, so the others can say who final
 Mutual exclusion comes from the database itself:
 
 - PostgreSQL: a session-level advisory lock, held while finalize runs. It dies with the
-  connection, so a killed finalizer never blocks the study.
+  connection, so it alone cannot survive a database outage: the lock is gone once the
+  server restarts, while the finalizer (riding out the outage) goes on. So the claim row
+  is also a lease, renewed by the finalizer every heartbeat interval (in the server's
+  clock): a peer that gets the lock still refuses while the row's owner renews it, and
+  takes over once the owner is gone on this host or silent for a grace period.
 - SQLite: an IMMEDIATE transaction that reads and writes the claim row at once. SQLite
   is one host, so a claimant that died is spotted by its process identity.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -52,6 +58,13 @@ _UPSERT = (
     "claimed_at = excluded.claimed_at"
 )
 _SET_STATE = f"UPDATE {CLAIM_TABLE} SET state = :state WHERE study_id = :s AND owner = :owner"
+_RENEW = (
+    f"UPDATE {CLAIM_TABLE} SET claimed_at = EXTRACT(EPOCH FROM now()) "
+    "WHERE study_id = :s AND owner = :owner AND state = 'running'"
+)
+#: Lease of a Postgres claim without storage heartbeats: renewed this often, void after.
+DEFAULT_RENEW_S = 30.0
+DEFAULT_LEASE_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -73,9 +86,32 @@ class _Row:
 class FinalizeClaim:
     """The held claim. As a context manager: marked done on success, failed on an error."""
 
-    def __init__(self, release: Callable[[str], None], owner: str) -> None:
+    def __init__(
+        self,
+        release: Callable[[str], None],
+        owner: str,
+        renew: Callable[[], None] | None = None,
+        renew_s: float = DEFAULT_RENEW_S,
+    ) -> None:
         self._release = release
         self.owner = owner
+        self._stop = threading.Event()
+        self._renewer: threading.Thread | None = None
+        if renew is not None:
+            self._renewer = threading.Thread(target=self._renew, args=(renew, renew_s), daemon=True)
+            self._renewer.start()
+
+    def _renew(self, renew: Callable[[], None], every_s: float) -> None:
+        while not self._stop.wait(every_s):
+            # A missed renewal (the database is down) only risks a takeover after the lease.
+            with contextlib.suppress(Exception):
+                renew()
+
+    def stop_renewing(self) -> None:
+        """Stop renewing the lease (on release, or to stand in for a dead owner in tests)."""
+        self._stop.set()
+        if self._renewer is not None:
+            self._renewer.join(timeout=5)
 
     def __enter__(self) -> FinalizeClaim:
         return self
@@ -83,6 +119,7 @@ class FinalizeClaim:
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        self.stop_renewing()
         self._release("done" if kind is None else "failed")
 
 
@@ -115,15 +152,38 @@ def _engine(storage: BaseStorage) -> Engine | None:
     return None
 
 
+def _claim_live(row: _Row, locked: bool, lease: tuple[float, float] | None) -> bool:
+    """Whether another worker's "running" claim still holds.
+
+    Its owner gone on this host: void. Without the lock (SQLite): live otherwise. With the
+    Postgres lock and ``lease`` (server now, lease seconds): live while renewed within the
+    lease, since an outage drops the lock but not the finalizer.
+    """
+    if owner_alive(row.owner) is False:
+        return False
+    if not locked:
+        return True
+    if lease is None:
+        return False
+    now, lease_s = lease
+    return now - row.claimed_at <= lease_s
+
+
 def _check(
-    study: optuna.Study, used: int, row: _Row | None, me: str, force: bool, locked: bool = False
+    study: optuna.Study,
+    used: int,
+    row: _Row | None,
+    me: str,
+    force: bool,
+    locked: bool = False,
+    lease: tuple[float, float] | None = None,
 ) -> FinalizeRefused | None:
     """Why this worker may not take the claim now, or None.
 
-    ``locked``: this worker holds the study's lock, so a "running" row is a dead claim.
+    ``locked``: this worker holds the study's lock; ``lease``: see :func:`_claim_live`.
     """
     claimed = row is not None and row.state == "running" and row.owner != me
-    if row is not None and claimed and not locked and owner_alive(row.owner) is not False:
+    if row is not None and claimed and _claim_live(row, locked, lease):
         since = time.strftime("%H:%M:%S UTC", time.gmtime(row.claimed_at))
         return FinalizeRefused(f"worker {row.owner} is finalizing (since {since})", row.owner)
     if force:
@@ -152,9 +212,69 @@ def _row(found: Any) -> _Row | None:
     return _Row(str(owner), int(used), str(state), float(at))
 
 
+def _lease_of(storage: BaseStorage) -> tuple[float, float]:
+    """How often a Postgres claim is renewed, and after how long unrenewed it is void:
+    the storage's heartbeat interval and grace period (30 s and 120 s without them)."""
+    backend = getattr(storage, "_backend", storage)
+    interval = getattr(backend, "heartbeat_interval", None)
+    if not interval:
+        return DEFAULT_RENEW_S, DEFAULT_LEASE_S
+    grace = getattr(backend, "grace_period", None)
+    return float(interval), float(grace if grace is not None else 2 * interval)
+
+
+def _retrying(storage: BaseStorage) -> Callable[[Callable[[], Any]], Any]:
+    """The storage's outage retry (ResilientRDBStorage._retry), else a plain call."""
+    backend = getattr(storage, "_backend", storage)
+    retry: Callable[[Callable[[], Any]], Any] | None = getattr(backend, "_retry", None)
+    return retry if retry is not None else (lambda call: call())
+
+
 def _claim_postgres(
     engine: Engine, study: optuna.Study, study_id: int, used: int, me: str, force: bool
 ) -> FinalizeClaim | FinalizeRefused:
+    renew_s, lease_s = _lease_of(study._storage)
+    retry = _retrying(study._storage)
+    # One attempt per connection: a connection lost mid-claim drops its lock with it.
+    conn, refused = retry(lambda: _pg_try_claim(engine, study, study_id, used, me, force, lease_s))
+    if refused is not None:
+        return refused
+    key = {"c": _LOCK_CLASS, "s": study_id}
+    params = {"s": study_id, "owner": me}
+
+    def renew() -> None:
+        with engine.connect() as fresh:
+            fresh.execute(text(_RENEW), params)
+            fresh.commit()
+
+    def release(state: str) -> None:
+        def mark() -> None:
+            with engine.connect() as fresh:
+                fresh.execute(text(_SET_STATE), {**params, "state": state})
+                fresh.commit()
+
+        try:
+            retry(mark)  # on a fresh connection: the claim's own may have died in an outage
+        finally:
+            with contextlib.suppress(Exception):  # a dead connection has lost its lock already
+                conn.execute(text("SELECT pg_advisory_unlock(:c, :s)"), key)
+                conn.commit()
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    return FinalizeClaim(release, me, renew, renew_s)
+
+
+def _pg_try_claim(
+    engine: Engine,
+    study: optuna.Study,
+    study_id: int,
+    used: int,
+    me: str,
+    force: bool,
+    lease_s: float,
+) -> tuple[Connection, FinalizeRefused | None]:
+    """Take the lock and the claim row on a new connection (kept open while it is held)."""
     conn = engine.connect()
     key = {"c": _LOCK_CLASS, "s": study_id}
     try:
@@ -163,31 +283,29 @@ def _claim_postgres(
         if not locked:
             owner = _pg_holder(conn, study_id)
             who = f"worker {owner}" if owner else "another worker"
-            return FinalizeRefused(f"{who} is finalizing (it holds the study's lock)", owner)
-        _pg_ensure_table(conn)
-        refused = _check(study, used, _pg_row(conn, study_id), me, force, locked=True)
-        if refused is None:
-            params = {"s": study_id, "owner": me, "used": used, "state": "running"}
-            conn.execute(text(_UPSERT), {**params, "at": time.time()})
-            conn.commit()
+            refused: FinalizeRefused | None = FinalizeRefused(
+                f"{who} is finalizing (it holds the study's lock)", owner
+            )
+        else:
+            _pg_ensure_table(conn)
+            now = float(conn.execute(text("SELECT EXTRACT(EPOCH FROM now())")).scalar_one())
+            conn.rollback()
+            row = _pg_row(conn, study_id)
+            refused = _check(study, used, row, me, force, locked=True, lease=(now, lease_s))
+            if refused is None:
+                params = {"s": study_id, "owner": me, "used": used, "state": "running"}
+                conn.execute(text(_UPSERT), {**params, "at": now})
+                conn.commit()
+            else:
+                conn.execute(text("SELECT pg_advisory_unlock(:c, :s)"), key)
+                conn.commit()
     except BaseException:
-        conn.close()  # closing the session releases the advisory lock
+        with contextlib.suppress(Exception):
+            conn.close()  # closing the session releases the advisory lock
         raise
     if refused is not None:
-        conn.execute(text("SELECT pg_advisory_unlock(:c, :s)"), key)
-        conn.commit()
         conn.close()
-        return refused
-
-    def release(state: str) -> None:
-        try:
-            conn.execute(text(_SET_STATE), {"s": study_id, "owner": me, "state": state})
-            conn.execute(text("SELECT pg_advisory_unlock(:c, :s)"), key)
-            conn.commit()
-        finally:
-            conn.close()
-
-    return FinalizeClaim(release, me)
+    return conn, refused
 
 
 def _pg_ensure_table(conn: Connection) -> None:

@@ -23,14 +23,16 @@ def record_heartbeat(storage: BaseStorage, trial_id: int) -> None:
 class Heartbeat:
     """Records a trial's heartbeat every interval while it runs (ask/tell has none)."""
 
-    def __init__(self, storage: BaseStorage, trial_id: int) -> None:
+    def __init__(self, storage: BaseStorage, trial_id: int, *, beat_now: bool = True) -> None:
+        """Start beating; ``beat_now=False`` when the caller has just recorded a beat."""
         self._storage = storage
         self._trial_id = trial_id
         self._stop = threading.Event()
         interval = heartbeat_interval(storage)
         self._thread: threading.Thread | None = None
         if interval:
-            storage.record_heartbeat(trial_id)  # type: ignore[attr-defined]
+            if beat_now:
+                storage.record_heartbeat(trial_id)  # type: ignore[attr-defined]
             self._thread = threading.Thread(target=self._beat, args=(interval,), daemon=True)
             self._thread.start()
 

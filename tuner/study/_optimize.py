@@ -37,16 +37,18 @@ from tuner.study._attrs import (
     FAILURE_ERROR,
     FAILURE_INTERRUPTED,
     FAILURE_RUNNER,
+    failure_attrs,
     measured_values,
     record_measurement,
     record_progress,
-    record_raced_out,
+    set_trial_attrs,
+    write_trial_attrs,
 )
 from tuner.study._budget import budget_used, counts_toward_budget
 from tuner.study._heartbeat import Heartbeat, heartbeat_interval, record_heartbeat
 from tuner.study._open import StudyError, enqueue_defaults_once
-from tuner.study._racing import RacedOut, find_incumbent, racing_rule
-from tuner.study._recovery import reap_dead_workers, requeue, requeue_unrun
+from tuner.study._racing import Incumbent, RacedOut, find_incumbent, racing_rule
+from tuner.study._recovery import fail_dead_workers, fail_stale_trials, requeue, requeue_unrun
 from tuner.study._sink import ProgressSink
 from tuner.study._workers import worker_id
 
@@ -55,6 +57,12 @@ MAX_CONSECUTIVE_REJECTIONS = 500
 #: Abort when the runner raises something other than TrialFailure this often in a row
 #: (a bug, not a bad candidate: it would otherwise burn the whole budget).
 MAX_CONSECUTIVE_ERRORS = 3
+#: Racing re-reads the incumbent at most this often. A real repetition takes seconds, so
+#: every look still sees a peer's newer best; a zero-delay mock would read it per look.
+INCUMBENT_REFRESH_S = 1.0
+#: Heartbeat reaping (one query for RUNNING trials and their beats) runs at most this
+#: often, and on the first pass; a trial only goes stale after a grace of minutes.
+STALE_REAP_EVERY_S = 5.0
 
 
 @contextlib.contextmanager
@@ -123,15 +131,19 @@ class StudyLoop:
         with self.guard.deferred():
             enqueue_defaults_once(study, self.spec)
         started = time.monotonic()
-        used = budget_used(study)
-        self.progress.study_started(study, used, options.trials)
+        # One read of the study per pass serves the budget, the running count and the
+        # pid reaping; the read after a trial serves the next pass.
+        trials = study.get_trials(deepcopy=False)
+        self.progress.study_started(study, _used(trials), options.trials)
         rejections = errors = trials_run = 0
         stop_reason = "budget"
+        self._last_stale_reap: float | None = None
         while True:
             # Other workers may have died mid-trial since the last check: fail and
             # re-queue their trials (same host: pid gone; elsewhere: heartbeat too old).
-            self._reap_dead_workers()
-            used = budget_used(study)
+            if self._reap_dead_workers(trials):
+                trials = study.get_trials(deepcopy=False)
+            used = _used(trials)
             if used >= options.trials:
                 if trials_run and not self._finished_last_trial():
                     # Exactly one worker finalizes: the one whose trial filled the budget.
@@ -140,11 +152,13 @@ class StudyLoop:
             if options.timeout_s is not None and time.monotonic() - started >= options.timeout_s:
                 stop_reason = "timeout"
                 break
-            running = len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+            running = sum(t.state == TrialState.RUNNING for t in trials)
             if used + running >= options.trials:
                 # Other workers' running trials fill the budget: wait until they finish
                 # (budget met) or go stale (re-queued above; then this worker runs them).
                 time.sleep(heartbeat_interval(study._storage) or 5)
+                self._last_stale_reap = None  # reap at once after the wait
+                trials = study.get_trials(deepcopy=False)
                 continue
             trial = self._ask(options.trials)
             if trial is None:
@@ -153,11 +167,12 @@ class StudyLoop:
                 break
             trials_run += 1
             finished = self._run_trial(trial, options)
+            trials = study.get_trials(deepcopy=False)
             kind = finished.user_attrs.get("failure_kind")
             rejections = rejections + 1 if kind == FAILURE_CONSTRAINT else 0
             errors = errors + 1 if kind == FAILURE_ERROR else 0
             if kind != FAILURE_CONSTRAINT:
-                self.progress.trial_finished(study, finished, budget_used(study))
+                self.progress.trial_finished(study, finished, _used(trials))
             if rejections >= MAX_CONSECUTIVE_REJECTIONS:
                 raise StudyError(
                     f"{rejections} candidates in a row violated the constraints; "
@@ -187,13 +202,26 @@ class StudyLoop:
         last = max(finished, key=lambda t: (t.datetime_complete, t.number))
         return bool(last.user_attrs.get("worker") == self.worker)
 
-    def _reap_dead_workers(self) -> None:
-        """Fail and re-queue trials left RUNNING by workers that died."""
+    def _reap_dead_workers(self, trials: list[FrozenTrial]) -> bool:
+        """Fail and re-queue trials left RUNNING by workers that died; whether any were.
+
+        ``trials``: the study as last read, for the pid check; stale heartbeats are
+        checked in the database at most every STALE_REAP_EVERY_S.
+        """
+        now = time.monotonic()
+        changed = False
         with self.guard.deferred():
-            for number in reap_dead_workers(self.study):
+            last = getattr(self, "_last_stale_reap", None)
+            if last is None or now - last >= STALE_REAP_EVERY_S:
+                self._last_stale_reap = now
+                changed = fail_stale_trials(self.study)
+            running = [t for t in trials if t.state == TrialState.RUNNING]
+            for number in fail_dead_workers(self.study, running):
+                changed = True
                 self.progress.message(
                     f"trial {number} was left RUNNING by a dead worker: re-queued"
                 )
+        return changed
 
     def _ask(self, budget: int) -> Trial | None:
         """Ask for a trial, unless other workers' running trials already fill the budget.
@@ -211,8 +239,7 @@ class StudyLoop:
                 trial = self.study.ask()
                 asked.append(trial)
                 record_heartbeat(self.study._storage, trial._trial_id)
-                trial.set_user_attr("worker", self.worker)
-                trial.set_user_attr("runner", self.runner.name)
+                set_trial_attrs(trial, {"worker": self.worker, "runner": self.runner.name})
                 # Finished trials count whatever their number; among running ones the
                 # lower number wins, so two workers racing for the last slot never both
                 # take it.
@@ -223,11 +250,12 @@ class StudyLoop:
                     or (t.state == TrialState.RUNNING and t.number < trial.number)
                 ]
                 if len(taken) >= budget:
-                    trial.set_user_attr("failure_kind", FAILURE_BUDGET)
-                    trial.set_user_attr("failure_reason", "budget filled by other workers")
-                    self.study.tell(trial, state=TrialState.FAIL)
+                    set_trial_attrs(
+                        trial, failure_attrs(FAILURE_BUDGET, "budget filled by other workers")
+                    )
+                    told = self.study.tell(trial, state=TrialState.FAIL)
                     # A queued config (the default, a retry) goes back in the queue.
-                    requeue_unrun(self.study, self.study._storage.get_trial(trial._trial_id))
+                    requeue_unrun(self.study, told)
                     return None
         except Interrupted as stop:
             if asked:
@@ -240,7 +268,8 @@ class StudyLoop:
         state = TrialState.FAIL
         values: list[float] | None = None
         try:
-            heartbeat = Heartbeat(self.study._storage, trial._trial_id)
+            # _ask recorded the first beat just now.
+            heartbeat = Heartbeat(self.study._storage, trial._trial_id, beat_now=False)
             values = self._measure(trial, options)
             state = TrialState.COMPLETE
         except optuna.TrialPruned:
@@ -258,30 +287,30 @@ class StudyLoop:
             raise  # nothing can be written; the next run re-queues the RUNNING trial
         except Exception as exc:
             with self.guard.deferred(), _unless_finished():
-                trial.set_user_attr("failure_kind", FAILURE_ERROR)
-                trial.set_user_attr("failure_reason", f"runner error: {exc!r}")
-                trial.set_user_attr("log_tail", traceback.format_exc()[-4000:])
+                set_trial_attrs(
+                    trial,
+                    failure_attrs(FAILURE_ERROR, f"runner error: {exc!r}", traceback.format_exc()),
+                )
         finally:
             if heartbeat is not None:
                 heartbeat.stop()
         with self.guard.deferred():
-            if self.study._storage.get_trial(trial._trial_id).state.is_finished():
+            stored = self.study._storage.get_trial(trial._trial_id)
+            if stored.state.is_finished():
                 self.progress.message(
                     f"trial {trial.number} was failed by another worker while this one was "
                     "stopped (no heartbeat within the grace period): its result is dropped "
                     "and its retry runs as a new trial"
                 )
-            else:
-                self.study.tell(trial, values, state=state, skip_if_finished=True)
-        return self.study._storage.get_trial(trial._trial_id)
+                return stored
+            return self.study.tell(trial, values, state=state, skip_if_finished=True)
 
     def _measure(self, trial: Trial, options: RunOptions) -> list[float]:
         spec = self.spec
         params = {p.name: suggest(trial, p) for p in spec.params}
         runtime, build = spec.split(params)
         with self.guard.deferred():
-            trial.set_user_attr("config", runtime)
-            trial.set_user_attr("build", build)
+            set_trial_attrs(trial, {"config": runtime, "build": build})
         violations = {c.name: c.violation(params) for c in spec.param_constraints}
         broken = [c for c in spec.param_constraints if violations[c.name] > 0]
         if broken:
@@ -289,9 +318,13 @@ class StudyLoop:
                 f"{c.expr} ({', '.join(f'{n}={params[n]}' for n in c.names)})" for c in broken
             )
             with self.guard.deferred():
-                trial.set_user_attr("constraints", violations)
-                trial.set_user_attr("failure_kind", FAILURE_CONSTRAINT)
-                trial.set_user_attr("failure_reason", f"constraint violated: {detail}")
+                set_trial_attrs(
+                    trial,
+                    {
+                        "constraints": violations,
+                        **failure_attrs(FAILURE_CONSTRAINT, f"constraint violated: {detail}"),
+                    },
+                )
             raise ConstraintRejected(detail)
         self.progress.trial_started(trial.number, params)
 
@@ -305,6 +338,15 @@ class StudyLoop:
             spec.budget.repetitions or int(getattr(spec.workload, "max_repetitions", 10)),
         )
 
+        incumbent: list[tuple[float, Incumbent | None]] = []  # (read at, incumbent)
+
+        def current_incumbent() -> Incumbent | None:
+            # Re-read: another worker may have found a better one (at most once a second).
+            now = time.monotonic()
+            if not incumbent or now - incumbent[0][0] >= INCUMBENT_REFRESH_S:
+                incumbent[:] = [(now, find_incumbent(self.study))]
+            return incumbent[0][1]
+
         def on_progress(p: Progress) -> None:
             last.append(p)
             self.progress.repetition(trial.number, p)
@@ -312,9 +354,9 @@ class StudyLoop:
                 return
             with self.guard.deferred():
                 trial.report(p.fitness, p.repetition)
-                if racing:
-                    # Re-read each repetition: another worker may have found a better one.
-                    raced = rule.check(p, find_incumbent(self.study))
+                # Below the stop floor no incumbent can stop it: not read.
+                if racing and p.repetition >= rule.stop_floor:
+                    raced = rule.check(p, current_incumbent())
                     if raced is not None:
                         raise raced
                 should_prune = prune and not racing and trial.should_prune()
@@ -332,24 +374,22 @@ class StudyLoop:
         except optuna.TrialPruned as pruned:
             if last:
                 with self.guard.deferred():
-                    record_progress(trial, last[-1])
-                    if isinstance(pruned, RacedOut):
-                        record_raced_out(trial, pruned)
+                    raced = pruned if isinstance(pruned, RacedOut) else None
+                    record_progress(trial, last[-1], raced)
             raise
         except TrialFailure as failure:
             with self.guard.deferred():
-                trial.set_user_attr("failure_kind", FAILURE_RUNNER)
-                trial.set_user_attr("failure_reason", failure.reason)
-                trial.set_user_attr("log_tail", failure.log_tail[-4000:])
+                set_trial_attrs(
+                    trial, failure_attrs(FAILURE_RUNNER, failure.reason, failure.log_tail)
+                )
             raise
         with self.guard.deferred():
-            record_measurement(trial, measurement)
             outcome = measured_values(measurement)
             constraint_values = {c.name: c.violation(outcome) for c in spec.outcome_constraints}
             for name, value in constraint_values.items():
                 trial.set_constraint(name, value)
-            if spec.constraints:
-                trial.set_user_attr("constraints", {**violations, **constraint_values})
+            extra = {"constraints": {**violations, **constraint_values}} if spec.constraints else {}
+            record_measurement(trial, measurement, extra)
         if spec.objective.is_multi:
             return [measurement.fitness, measurement.p99_ratio]
         return [measurement.fitness]
@@ -362,13 +402,14 @@ class StudyLoop:
         try:
             if storage.get_trial(trial._trial_id).state.is_finished():
                 return  # Told already (a budget refusal), or failed by a peer.
-            storage.set_trial_user_attr(trial._trial_id, "failure_kind", FAILURE_INTERRUPTED)
-            storage.set_trial_user_attr(
-                trial._trial_id, "failure_reason", f"interrupted by {stop.args[0]}"
-            )
-            self.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
-            requeue(
-                self.study, storage.get_trial(trial._trial_id), f"interrupted by {stop.args[0]}"
-            )
+            reason = f"interrupted by {stop.args[0]}"
+            write_trial_attrs(storage, trial._trial_id, failure_attrs(FAILURE_INTERRUPTED, reason))
+            told = self.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+            requeue(self.study, told, reason)
         except Exception as exc:
             self.progress.message(f"could not record the interrupted trial: {exc}")
+
+
+def _used(trials: list[FrozenTrial]) -> int:
+    """Trials of a study read once that count toward the budget."""
+    return sum(counts_toward_budget(t) for t in trials)

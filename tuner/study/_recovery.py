@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import warnings
+import copy
 from typing import Any
 
 import optuna
+from optuna.storages._heartbeat import BaseHeartbeat, is_heartbeat_enabled
 from optuna.trial import FrozenTrial, TrialState
 
 from tuner.processes import owner_alive
-from tuner.study._attrs import FAILURE_INTERRUPTED
+from tuner.study._attrs import FAILURE_INTERRUPTED, failure_attrs, write_trial_attrs
 
 #: A candidate interrupted or orphaned this many times is not re-queued again.
 MAX_RETRIES = 3
@@ -82,33 +83,52 @@ def on_stale_trial(study: optuna.Study, trial: FrozenTrial) -> None:
 
 def reap_dead_workers(study: optuna.Study) -> list[int]:
     """Fail and re-queue trials of dead workers: silent heartbeats, or gone on this host."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-        optuna.storages.fail_stale_trials(study)
+    fail_stale_trials(study)
     return fail_dead_workers(study)
 
 
-def fail_dead_workers(study: optuna.Study) -> list[int]:
+def fail_stale_trials(study: optuna.Study) -> bool:
+    """Optuna's ``fail_stale_trials`` (each stale trial failed, then re-queued by the
+    stale-trial callback), saying whether any trial was failed."""
+    storage = study._storage
+    if not isinstance(storage, BaseHeartbeat) or not is_heartbeat_enabled(storage):
+        return False
+    failed = []
+    for trial_id in storage._get_stale_trial_ids(study._study_id):
+        try:
+            if storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
+                failed.append(trial_id)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            pass  # a peer failed it first
+    callback = storage.get_heartbeat_stale_trial_callback()
+    if callback is not None:
+        for trial_id in failed:
+            callback(study, copy.deepcopy(storage.get_trial(trial_id)))
+    return bool(failed)
+
+
+def fail_dead_workers(study: optuna.Study, running: list[FrozenTrial] | None = None) -> list[int]:
     """Fail RUNNING trials whose worker on this host is gone, and re-queue them.
 
     Heartbeats catch this too, but only after the grace period; a pid check on the same
     host is immediate, so a run restarted right after a SIGKILL resumes cleanly.
+    ``running``: the study's RUNNING trials when just read (else read here).
     """
     failed = []
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+    if running is None:
+        running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    for trial in running:
         worker = str(trial.user_attrs.get("worker", ""))
         if not worker or owner_alive(worker) is not False:
             continue  # Still running (a peer on this machine), or on another host.
         storage = study._storage
+        reason = f"worker {worker} died mid-trial"
         try:
-            storage.set_trial_user_attr(trial._trial_id, "failure_kind", FAILURE_INTERRUPTED)
-            storage.set_trial_user_attr(
-                trial._trial_id, "failure_reason", f"worker {worker} died mid-trial"
-            )
+            write_trial_attrs(storage, trial._trial_id, failure_attrs(FAILURE_INTERRUPTED, reason))
             if not storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
                 continue
         except optuna.exceptions.UpdateFinishedTrialError:
             continue
         failed.append(trial.number)
-        requeue(study, storage.get_trial(trial._trial_id), f"worker {worker} died mid-trial")
+        requeue(study, storage.get_trial(trial._trial_id), reason)
     return failed
