@@ -14,6 +14,8 @@ trials, so they resample from the same distribution). Constraints on measured va
 
 from __future__ import annotations
 
+import math
+
 import contextlib
 import time
 import traceback
@@ -350,9 +352,9 @@ class StudyLoop:
                 trial.set_constraint(name, value)
             if spec.constraints:
                 trial.set_user_attr("constraints", {**violations, **constraint_values})
-        if spec.objective.is_multi:
-            return [measurement.fitness, measurement.p99_ratio]
-        return [measurement.fitness]
+        # Each objective's measured value (fitness, p99_ratio, memory_ratio, ...); a missing
+        # one is NaN, which Optuna records as a failed trial.
+        return [float(outcome.get(name, math.nan)) for name in spec.objective.metric_names]
 
     def _interrupted(self, trial: Trial, stop: Interrupted) -> None:
         """Stop everything, then record the trial as FAIL and queue it for the next run."""
