@@ -18,10 +18,9 @@ Results go to study user_attrs ``finalists`` and ``winner`` and to
 
 from __future__ import annotations
 
-import statistics
-
 import json
 import math
+import statistics
 import time
 from collections.abc import Mapping
 from pathlib import Path

@@ -23,9 +23,7 @@ __all__ = ["footprint", "measure_memory"]
 SOCKET_TIMEOUT_S = 120.0
 
 
-def footprint(
-    endpoint: Any, specs: Sequence[DatasetSpec], *, pid: int | None = None
-) -> Footprint:
+def footprint(endpoint: Any, specs: Sequence[DatasetSpec], *, pid: int | None = None) -> Footprint:
     """FLUSHALL ``endpoint`` (``.name``, ``.host``, ``.port``), load ``specs``, return the
     growth; RSS from /proc/``pid`` when given (a server we started), else INFO's."""
     conn = redis.Redis(

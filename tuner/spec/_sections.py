@@ -76,7 +76,10 @@ def parse_objective(o: Mapping[str, Any]) -> ObjectiveSpec:
     if kind not in OBJECTIVES:
         hint = ""
         if kind in PARETO_OBJECTIVES:
-            hint = f" (to trade throughput against it: kind = \"pareto\", pareto = [\"throughput\", \"{kind}\"])"
+            hint = (
+                ' (to trade throughput against it: kind = "pareto", '
+                f'pareto = ["throughput", "{kind}"])'
+            )
         raise SpecError(f"objective.kind: {kind!r} is not one of {', '.join(OBJECTIVES)}{hint}")
     pareto = _pareto_names(o, kind)
     pruner = str_field(o, "objective.pruner") or ("racing" if kind == "throughput" else "none")

@@ -18,10 +18,10 @@ from tuner.study._attrs import (
     MEMORY_TRIAL_ATTRS,
     STOP_RACED_OUT,
     measured_values,
-    memory_fields,
     measurement_attrs,
     measurement_detail,
     measurement_fields,
+    memory_fields,
 )
 from tuner.study._budget import budget_used, counts_toward_budget
 from tuner.study._finalize_claim import (
@@ -80,10 +80,10 @@ __all__ = [
     "fail_dead_workers",
     "heartbeat_interval",
     "measured_values",
-    "memory_fields",
     "measurement_attrs",
     "measurement_detail",
     "measurement_fields",
+    "memory_fields",
     "on_stale_trial",
     "open_study",
     "pids_dir",

@@ -14,9 +14,8 @@ trials, so they resample from the same distribution). Constraints on measured va
 
 from __future__ import annotations
 
-import math
-
 import contextlib
+import math
 import time
 import traceback
 import warnings
