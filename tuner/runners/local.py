@@ -2,8 +2,9 @@
 
 Per trial: get the binary from the :class:`BuildCache` (a runtime-only change never
 rebuilds), write the config file and fill the args/env templates (``delivery``), start
-the candidate and a fresh baseline pinned to the same CPUs on free ports, run
-:class:`benchmark.paired.PairedRun`, stop both.
+the candidate and a fresh baseline pinned to the same CPUs on free ports, load the
+spec's datasets into both and read bytes per key when it names any
+(:mod:`tuner.runners.memory_probe`), run :class:`benchmark.paired.PairedRun`, stop both.
 
 Baseline lifetime: a fresh baseline per trial. The candidate always starts cold, so the
 baseline must too: a Redis kept alive for a 10-hour study would age (allocator state,

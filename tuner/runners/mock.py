@@ -6,7 +6,9 @@ raw noisy paired ratios; benchmark.stats judges them exactly as it judges a real
 PairedRun (same estimates, CIs and stop floor). The noise model
 follows the A/A measurements on the project machine: per-pair rps ratios with CV 7%
 at P=1 and 13% at P=16, occasional interference outliers, and a small per-trial bias
-that no amount of repetition removes.
+that no amount of repetition removes. With a ``[workload.dataset]`` in the spec it
+reports memory per key too, from the landscape's memory model
+(:meth:`MockLandscape.memory_ratio`: the reply pool trades memory for throughput).
 """
 
 from __future__ import annotations
