@@ -96,7 +96,6 @@ def test_listpack_and_hashtable_hashes_give_real_memory_ratios(tmp_path: Path) -
         memory = t.user_attrs["memory"]
         assert memory["keys"] == 2000
         assert t.values == [t.user_attrs["fitness"], t.user_attrs["memory_ratio"]]
-        print(t.params, {k: round(v, 3) for k, v in memory.items()})
         # used_memory per key of 64 fields of 16 B: several hundred bytes at the least.
         assert memory["baseline_used_per_key"] > 500
     # The same encoding on both sides: used_memory is near-exact, RSS a little looser.
