@@ -8,6 +8,7 @@ tests/tuner/test_memory_real.py measures real Redis 8.0.2.
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 import tomllib
 from pathlib import Path
@@ -199,7 +200,7 @@ def test_mock_pareto_study_trades_throughput_against_memory(tmp_path: Path) -> N
     ordered = sorted(front, key=lambda t: t.values[1])
     assert len(ordered) >= 2
     assert ordered[-1].values[1] / ordered[0].values[1] > 1.1
-    assert all(a.values[0] < b.values[0] for a, b in zip(ordered, ordered[1:], strict=False))
+    assert all(a.values[0] < b.values[0] for a, b in itertools.pairwise(ordered))
 
     figure = figures.pareto(study)
     layout = figure.figure.layout
