@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ __all__ = [
     "Footprint",
     "MemorySample",
     "load",
+    "measure_datasets",
     "measure_footprint",
     "sample_memory",
 ]
@@ -304,14 +305,31 @@ def measure_footprint(
     settle_s: float = 0.2,
 ) -> Footprint:
     """FLUSHALL, sample, load ``spec``, sample again (after ``settle_s``): the growth."""
+    return measure_datasets(
+        conn, [spec], pid=pid, redis_benchmark=redis_benchmark, settle_s=settle_s
+    )
+
+
+def measure_datasets(
+    conn: redis.Redis,
+    specs: Sequence[DatasetSpec],
+    *,
+    pid: int | None = None,
+    redis_benchmark: Path | None = None,
+    settle_s: float = 0.2,
+) -> Footprint:
+    """:func:`measure_footprint` of several datasets loaded together (names joined by '+'):
+    a study's memory per key over a mix of types."""
+    name = "+".join(s.name for s in specs)
     conn.flushall()
     time.sleep(settle_s)
     before = sample_memory(conn, pid)
     start = time.monotonic()
-    load(conn, spec, redis_benchmark=redis_benchmark)
+    for spec in specs:
+        load(conn, spec, redis_benchmark=redis_benchmark)
     seconds = time.monotonic() - start
     time.sleep(settle_s)
     after = sample_memory(conn, pid)
     if after.keys <= before.keys:
-        raise DatasetError(f"dataset {spec.name}: no keys were added ({after.keys} after load)")
-    return Footprint(spec.name, before, after, seconds)
+        raise DatasetError(f"dataset {name}: no keys were added ({after.keys} after load)")
+    return Footprint(name, before, after, seconds)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -32,7 +33,7 @@ from benchmark import pooling, stats
 from benchmark.significance import holm
 from tuner.export import config_header, write_config
 from tuner.runners.base import Candidate, Runner, TrialFailure
-from tuner.spec import StudySpec
+from tuner.spec import MEMORY_OUTCOMES, StudySpec
 from tuner.study import ProgressSink, measurement_fields, study_dir
 
 #: Finalists are measured in interleaved rounds until each has ``finalist_repetitions``
@@ -318,7 +319,11 @@ def pool_rounds(rounds: list[dict[str, Any]], confidence: float) -> dict[str, An
     """
     if len(rounds) == 1:  # Keep the runner's own (possibly asymmetric) interval.
         keys = ("fitness", "ci_low", "ci_high", "p99_ratio", "per_test", "repetitions")
-        return {**{k: rounds[0][k] for k in keys}, "per_test_ci": rounds[0].get("per_test_ci", {})}
+        return {
+            **{k: rounds[0][k] for k in keys},
+            "per_test_ci": rounds[0].get("per_test_ci", {}),
+            **{k: rounds[0][k] for k in MEMORY_OUTCOMES if k in rounds[0]},
+        }
     reps = [r["repetitions"] for r in rounds]
 
     def geomean(values: list[float]) -> float:
@@ -357,6 +362,12 @@ def pool_rounds(rounds: list[dict[str, Any]], confidence: float) -> dict[str, An
         "p99_ratio": geomean([r["p99_ratio"] for r in rounds]),
         "per_test": per_test,
         "repetitions": sum(reps),
+        # Memory is measured once per round (per fresh start): the median over rounds.
+        **{
+            k: float(statistics.median(r[k] for r in rounds))
+            for k in MEMORY_OUTCOMES
+            if all(k in r for r in rounds)
+        },
     }
 
 

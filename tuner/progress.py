@@ -199,6 +199,8 @@ def trial_line(trial: FrozenTrial) -> str:
         )
         if "p99_ratio" in attrs:
             text += f" p99x {attrs['p99_ratio']:.2f}"
+        if "memory_ratio" in attrs:
+            text += f" memx {attrs['memory_ratio']:.2f} rssx {attrs.get('rss_ratio', math.nan):.2f}"
         text += f" reps {attrs.get('repetitions', '?')}"
         if attrs.get("dropped_repetitions"):
             text += f" (+{attrs['dropped_repetitions']} dropped: machine disturbed)"

@@ -77,6 +77,8 @@ def study_summary(study: optuna.Study, top: int) -> dict[str, Any]:
             "ci_low": a.get("fitness_ci_low"),
             "ci_high": a.get("fitness_ci_high"),
             "p99_ratio": a.get("p99_ratio"),
+            "memory_ratio": a.get("memory_ratio"),
+            "rss_ratio": a.get("rss_ratio"),
             "repetitions": a.get("repetitions"),
             "params": t.params,
         }
@@ -209,15 +211,24 @@ def show_command(
         if not rows:
             continue
         table = Table(title=title)
-        for column in ("trial", "fitness", "CI", "p99x", "reps", "params"):
+        # Memory columns only for a study that measured memory (a spec with a dataset).
+        memory = any(r.get("memory_ratio") is not None for r in rows)
+        columns = ["trial", "fitness", "CI", "p99x", *(["memx", "rssx"] if memory else [])]
+        for column in (*columns, "reps", "params"):
             table.add_column(column)
         for r in rows:
             params = ", ".join(f"{k}={v}" for k, v in r["params"].items())
+            memory_cells = (
+                [_fmt(r.get("memory_ratio"), ".3f"), _fmt(r.get("rss_ratio"), ".3f")]
+                if memory
+                else []
+            )
             table.add_row(
                 str(r["number"]),
                 _fmt(r["fitness"]),
                 _ci(r),
                 _fmt(r["p99_ratio"], ".2f"),
+                *memory_cells,
                 str(r["repetitions"] or "-"),
                 params,
             )

@@ -300,17 +300,29 @@ def slices(study: optuna.Study, params: Sequence[str]) -> Figure:
     )
 
 
+#: Axis titles of the Pareto figure per objective's measured value.
+PARETO_AXIS_TITLES = {
+    "fitness": "throughput: fitness (rps ratio geomean x100)",
+    "p99_ratio": "p99 latency ratio (candidate / baseline)",
+    "memory_ratio": "memory: used_memory per key (candidate / baseline)",
+    "rss_ratio": "memory: RSS per key (candidate / baseline)",
+}
+
+
 def pareto(study: optuna.Study) -> Figure:
-    """The Pareto front (fitness up, p99 ratio down)."""
+    """The Pareto front: throughput (up) against p99 latency or memory per key (down)."""
     names = metric_names(study)
-    fig = optuna.visualization.plot_pareto_front(study, target_names=names[:2])
-    fig.update_layout(title="Pareto front", height=500)
+    titles = [PARETO_AXIS_TITLES.get(n, n) for n in names[:3]]
+    fig = optuna.visualization.plot_pareto_front(study, target_names=titles)
+    fig.update_layout(title=f"Pareto front: {' vs '.join(names[:3])}", height=500)
+    against = " and ".join(PARETO_AXIS_TITLES.get(n, n) for n in names[1:3])
     return Figure(
         "pareto",
         "Pareto front",
         fig,
-        f"Trials on the front trade {names[0]} (higher is better) against {names[1]} "
-        "(lower is better).",
+        f"Trials on the front trade throughput (higher is better) against {against} "
+        "(lower is better). Memory ratios are measured on the spec's dataset, loaded into a "
+        "fresh candidate and baseline before each trial's benchmark.",
     )
 
 

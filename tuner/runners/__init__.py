@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tuner.runners.base import Candidate, Measurement, Progress, Runner, TrialFailure
+from tuner.runners.base import (
+    Candidate,
+    Measurement,
+    MemoryOutcome,
+    Progress,
+    Runner,
+    TrialFailure,
+)
 
 
 def _mock(spec: Any, **opts: Any) -> Runner:
@@ -23,6 +30,11 @@ def _local(spec: Any, **opts: Any) -> Runner:
 def _compose(spec: Any, **opts: Any) -> Runner:
     from tuner.runners.compose import ComposeError, ComposeRunner
 
+    if getattr(spec, "datasets", ()):
+        raise RunnerUnavailable(
+            "runner 'compose': [workload.dataset] (memory per key) is measured by the local "
+            "and mock runners only; use --runner local"
+        )
     try:
         return ComposeRunner(spec, **opts)
     except ComposeError as exc:  # no engine, bad compose file, CPU set out of range
@@ -55,6 +67,7 @@ __all__ = [
     "RUNNERS",
     "Candidate",
     "Measurement",
+    "MemoryOutcome",
     "Progress",
     "Runner",
     "RunnerUnavailable",

@@ -37,6 +37,46 @@ class Progress:
     max_repetitions: int = 0
 
 
+@dataclass(frozen=True)
+class MemoryOutcome:
+    """Memory of the workload's datasets loaded into a fresh candidate and baseline: bytes
+    per key grown from an empty server (``used_memory`` and RSS), and their ratios."""
+
+    keys: int
+    candidate_used_per_key: float
+    baseline_used_per_key: float
+    candidate_rss_per_key: float
+    baseline_rss_per_key: float
+    #: Seconds spent flushing, loading and sampling both servers.
+    seconds: float = 0.0
+
+    @property
+    def memory_ratio(self) -> float:
+        """Candidate / baseline ``used_memory`` per key (lower is better); NaN if unusable."""
+        return _ratio(self.candidate_used_per_key, self.baseline_used_per_key)
+
+    @property
+    def rss_ratio(self) -> float:
+        """Candidate / baseline RSS growth per key; NaN when the baseline's RSS did not grow."""
+        return _ratio(self.candidate_rss_per_key, self.baseline_rss_per_key)
+
+    def to_dict(self) -> dict[str, float]:
+        return {
+            "keys": self.keys,
+            "candidate_used_per_key": self.candidate_used_per_key,
+            "baseline_used_per_key": self.baseline_used_per_key,
+            "candidate_rss_per_key": self.candidate_rss_per_key,
+            "baseline_rss_per_key": self.baseline_rss_per_key,
+            "memory_ratio": self.memory_ratio,
+            "rss_ratio": self.rss_ratio,
+            "seconds": self.seconds,
+        }
+
+
+def _ratio(candidate: float, baseline: float) -> float:
+    return candidate / baseline if baseline > 0 and candidate > 0 else float("nan")
+
+
 @dataclass
 class Measurement:
     """What a runner returns for one candidate.
@@ -63,6 +103,8 @@ class Measurement:
     per_test_ci: dict[str, tuple[float, float]] = field(default_factory=dict)
     #: Repetitions re-run because the baseline showed a disturbed machine (health guard).
     dropped_repetitions: int = 0
+    #: Bytes per key of the spec's datasets (None when the workload names none).
+    memory: MemoryOutcome | None = None
 
 
 class TrialFailure(Exception):

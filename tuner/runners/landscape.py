@@ -216,6 +216,12 @@ def _p99_extra(c: Mapping[str, Any], t: TestShape) -> float:
     return t.pipelined * _coalescing(c, t) * 0.025 * x
 
 
+#: The mock's memory model (:meth:`MockLandscape.memory_ratio`): the ratio with no reply
+#: pool, and how much a full pool (4096 buffers of 16 KiB) adds to it.
+MEMORY_AT_EMPTY_POOL = 0.9
+MEMORY_POOL_WEIGHT = 0.6
+
+
 @dataclass(frozen=True)
 class Optimum:
     """The noiseless best config on a grid, with its fitness (percent of baseline)."""
@@ -276,6 +282,18 @@ class MockLandscape:
                 -0.6 * self.log_ratio(config, t) + self._p99_extra(config, shape)
             )
         return math.exp(log_p / total)
+
+    def memory_ratio(self, config: Mapping[str, Any]) -> float:
+        """True candidate / baseline ``used_memory`` per key of a dataset (lower is better).
+
+        The reply pool trades memory for throughput: every pooled buffer stays allocated,
+        so memory grows with ``response_pool.capacity`` (and a little with the buffers'
+        size) while its throughput gain saturates (:func:`_term_response_pool`).
+        """
+        capacity = _as_int(config, "response_pool.capacity")
+        size = _as_int(config, "response_pool.buffer_size")
+        pool = MEMORY_POOL_WEIGHT * (capacity / 4096.0) * (size / 16384.0) ** 0.25
+        return MEMORY_AT_EMPTY_POOL * (1.0 + pool)
 
     def optimum(self, grid: Mapping[str, Sequence[Any]] | None = None) -> Optimum:
         """Exact best config over ``grid`` (name -> values; default: :data:`MOCK_SPACE`).

@@ -2,8 +2,9 @@
 
 Per trial: get the binary from the :class:`BuildCache` (a runtime-only change never
 rebuilds), write the config file and fill the args/env templates (``delivery``), start
-the candidate and a fresh baseline pinned to the same CPUs on free ports, run
-:class:`benchmark.paired.PairedRun`, stop both.
+the candidate and a fresh baseline pinned to the same CPUs on free ports, load the
+spec's datasets into both and read bytes per key when it names any
+(:mod:`tuner.runners.memory_probe`), run :class:`benchmark.paired.PairedRun`, stop both.
 
 Baseline lifetime: a fresh baseline per trial. The candidate always starts cold, so the
 baseline must too: a Redis kept alive for a 10-hour study would age (allocator state,
@@ -127,6 +128,7 @@ class LocalRunner:
             from benchmark.paired import PairedRun
 
             bench_started = time.monotonic()
+            memory = self._measure_memory(server, baseline, baseline_process)
             paired = PairedRun(
                 server.endpoint,
                 baseline,
@@ -160,13 +162,35 @@ class LocalRunner:
             timings["benchmark"] = time.monotonic() - bench_started
         finally:
             self._stop_all()
-        return _measurement(result, timings, build.tag)
+        return _measurement(result, timings, build.tag, memory)
 
     def close(self) -> None:
         """Stop every server this runner started. Idempotent."""
         self._stop_all()
 
     # --- internals -------------------------------------------------------------------
+
+    def _measure_memory(self, server: Any, baseline: Any, baseline_process: Any) -> Any:
+        """The datasets' bytes per key in both fresh servers (None without a dataset)."""
+        if not self.spec.datasets:
+            return None
+        from tuner.runners.memory_probe import measure_memory
+
+        try:
+            return measure_memory(
+                server.endpoint,
+                baseline,
+                self.spec.datasets,
+                candidate_pid=server.pid,
+                baseline_pid=None if baseline_process is None else baseline_process.pid,
+            )
+        except TrialFailure as failure:
+            if server.returncode is not None:
+                raise TrialFailure(
+                    f"server crashed while loading the dataset (exit {server.returncode})",
+                    server.log_tail(),
+                ) from None
+            raise failure from None
 
     def start_candidate(self, binary: Path, candidate: Candidate, trial_dir: Path) -> Any:
         """Start ``binary`` on a free port with the candidate's args, env and config file
@@ -280,7 +304,9 @@ def resolve_redis_binary(name: str, base_dir: Path | None = None) -> Path:
     return Path(found)
 
 
-def _measurement(result: Any, timings: dict[str, float], build_tag: str) -> Measurement:
+def _measurement(
+    result: Any, timings: dict[str, float], build_tag: str, memory: Any = None
+) -> Measurement:
     # No latency figures (p99_ratio None) is NaN: a Pareto study then fails the trial.
     p99 = math.nan if result.p99_ratio is None else float(result.p99_ratio)
     return Measurement(
@@ -295,5 +321,10 @@ def _measurement(result: Any, timings: dict[str, float], build_tag: str) -> Meas
         dropped_repetitions=result.dropped_repetitions,
         timings=timings,
         build_tag=build_tag,
-        detail={"runner": "local", **result.to_dict()},
+        memory=memory,
+        detail={
+            "runner": "local",
+            **result.to_dict(),
+            **({"memory": memory.to_dict()} if memory is not None else {}),
+        },
     )

@@ -10,9 +10,17 @@ from pathlib import Path
 from typing import Any
 
 from tuner.spec._constraints import parse_constraints
+from tuner.spec._dataset import parse_datasets
 from tuner.spec._errors import SpecError
 from tuner.spec._fields import only_keys, plain, section, str_field
-from tuner.spec._model import ParamSpec, StudySpec
+from tuner.spec._model import (
+    MEMORY_OUTCOMES,
+    PARETO_OBJECTIVES,
+    ConstraintSpec,
+    ObjectiveSpec,
+    ParamSpec,
+    StudySpec,
+)
 from tuner.spec._params import parse_params
 from tuner.spec._sections import parse_budget, parse_objective, parse_sampler, parse_workload
 from tuner.spec._target import parse_baseline, parse_client, parse_target
@@ -95,6 +103,10 @@ def parse_spec(data: Mapping[str, Any], *, base_dir: Path, source: str = "<dict>
     constraints = parse_constraints(data.get("constraint"), params)
     target = parse_target(section(data, "target"), base_dir, params)
     _check_cpu_bounds(params, target.cpus)
+    workload = section(data, "workload")
+    datasets = parse_datasets(workload)
+    objective = parse_objective(section(data, "objective", required=False))
+    _check_memory_needs_dataset(objective, constraints, datasets)
     return StudySpec(
         name=name,
         description=description,
@@ -103,14 +115,34 @@ def parse_spec(data: Mapping[str, Any], *, base_dir: Path, source: str = "<dict>
         client=parse_client(section(data, "client", required=False)),
         params=params,
         constraints=constraints,
-        workload=parse_workload(section(data, "workload")),
-        objective=parse_objective(section(data, "objective", required=False)),
+        workload=parse_workload(workload),
+        objective=objective,
         budget=parse_budget(section(data, "budget", required=False)),
         sampler=parse_sampler(section(data, "sampler", required=False)),
         base_dir=base_dir,
         source=source,
         raw=plain(dict(data)),
+        datasets=datasets,
     )
+
+
+def _check_memory_needs_dataset(
+    objective: ObjectiveSpec, constraints: tuple[ConstraintSpec, ...], datasets: tuple[Any, ...]
+) -> None:
+    """Memory is measured on the workload's dataset: without one there is nothing to read."""
+    if datasets:
+        return
+    how = (
+        'add a dataset to load into both servers, e.g. [workload.dataset] kind = "hash", '
+        "keys = 10000, fields = 20, value_size = 16"
+    )
+    for name in objective.objectives:
+        if PARETO_OBJECTIVES[name][0] in MEMORY_OUTCOMES:
+            raise SpecError(f"objective.pareto: {name!r} is measured on a dataset; {how}")
+    for i, c in enumerate(constraints):
+        named = [n for n in c.names if n in MEMORY_OUTCOMES]
+        if named:
+            raise SpecError(f"constraint[{i}].expr: {named[0]!r} is measured on a dataset; {how}")
 
 
 def cpu_count(cpus: str) -> int:

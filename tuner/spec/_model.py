@@ -16,10 +16,13 @@ from tuner.spec._expr import evaluate
 __all__ = [
     "CONFIG_FORMATS",
     "DEFAULT_CONFIG_PATHS",
+    "DEFAULT_PARETO",
     "DEFAULT_SPEC_NAME",
+    "MEMORY_OUTCOMES",
     "OBJECTIVES",
     "OUTCOME_NAMES",
     "PARAM_KINDS",
+    "PARETO_OBJECTIVES",
     "PRUNERS",
     "STAGES",
     "BaselineSpec",
@@ -40,8 +43,20 @@ STAGES = ("runtime", "build")
 OBJECTIVES = ("throughput", "pareto")
 #: ``racing``: stop a trial once it is clearly worse than the incumbent (tuner.study._racing).
 PRUNERS = ("racing", "median", "none")
+#: Measured memory values: candidate / baseline bytes per key of the workload's datasets
+#: (``used_memory`` and RSS growth). Only a spec with a ``[workload.dataset]`` has them.
+MEMORY_OUTCOMES = ("memory_ratio", "rss_ratio")
 #: Measured values a constraint may name; such constraints are checked after the run.
-OUTCOME_NAMES = ("fitness", "p99_ratio", "ci_low", "ci_high")
+OUTCOME_NAMES = ("fitness", "p99_ratio", "ci_low", "ci_high", *MEMORY_OUTCOMES)
+#: ``objective.pareto`` names -> (measured value, direction). Memory ones need a dataset.
+PARETO_OBJECTIVES: dict[str, tuple[str, StudyDirection]] = {
+    "throughput": ("fitness", StudyDirection.MAXIMIZE),
+    "p99": ("p99_ratio", StudyDirection.MINIMIZE),
+    "memory": ("memory_ratio", StudyDirection.MINIMIZE),
+    "rss": ("rss_ratio", StudyDirection.MINIMIZE),
+}
+#: The pair a Pareto study trades when ``objective.pareto`` is not given.
+DEFAULT_PARETO = ("throughput", "p99")
 DEFAULT_SPEC_NAME = "redis-throughput"
 #: How the config file is written: nested TOML, Redis's ``name value`` lines, nested JSON.
 CONFIG_FORMATS = ("toml", "redis", "json")
@@ -190,20 +205,30 @@ class ObjectiveSpec:
     racing_confidence: float = 0.95
     #: Pareto studies: finalists whose re-measured p99 ratio exceeds this cannot win.
     max_p99_ratio: float | None = None
+    #: Pareto studies: what is traded (names of PARETO_OBJECTIVES, throughput first).
+    pareto: tuple[str, ...] = DEFAULT_PARETO
 
     @property
     def is_multi(self) -> bool:
         return self.kind == "pareto"
 
     @property
+    def objectives(self) -> tuple[str, ...]:
+        """The objective names optimised: ``("throughput",)`` or the Pareto names."""
+        return self.pareto if self.is_multi else ("throughput",)
+
+    @property
     def directions(self) -> list[StudyDirection]:
-        if self.is_multi:
-            return [StudyDirection.MAXIMIZE, StudyDirection.MINIMIZE]
-        return [StudyDirection.MAXIMIZE]
+        return [PARETO_OBJECTIVES[n][1] for n in self.objectives]
 
     @property
     def metric_names(self) -> list[str]:
-        return ["fitness", "p99_ratio"] if self.is_multi else ["fitness"]
+        """The measured value of each objective (``fitness``, ``memory_ratio``, ...)."""
+        return [PARETO_OBJECTIVES[n][0] for n in self.objectives]
+
+    @property
+    def needs_memory(self) -> bool:
+        return any(m in MEMORY_OUTCOMES for m in self.metric_names)
 
 
 @dataclass(frozen=True)
@@ -249,6 +274,9 @@ class StudySpec:
     base_dir: Path
     source: str
     raw: dict[str, Any]
+    #: ``[workload.dataset]``: what is loaded into both servers to measure memory per key
+    #: (``benchmark.dataset.DatasetSpec``); empty when memory is not measured.
+    datasets: tuple[Any, ...] = ()
 
     def param(self, name: str) -> ParamSpec:
         for p in self.params:
@@ -294,8 +322,16 @@ class StudySpec:
             # Defaults and build args may change; the distributions the sampler saw may not.
             "param": [{k: p[k] for k in shape if k in p} for p in self.raw.get("param", [])],
             "constraint": [c.expr for c in self.constraints],
-            "objective": self.objective.kind,
+            "objective": self._objective_key(),
         }
+
+    def _objective_key(self) -> str:
+        # The plain kind unless a Pareto study trades other than its default pair, so the
+        # key of every study made before objective.pareto existed is unchanged.
+        o = self.objective
+        if not o.is_multi or o.pareto == DEFAULT_PARETO:
+            return o.kind
+        return f"pareto({','.join(o.pareto)})"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form stored in the study (user_attr ``spec``)."""

@@ -9,7 +9,15 @@ from typing import Any
 
 from tuner.spec._errors import SpecError
 from tuner.spec._fields import int_field, only_keys, positive, str_field
-from tuner.spec._model import OBJECTIVES, PRUNERS, BudgetSpec, ObjectiveSpec, SamplerSpec
+from tuner.spec._model import (
+    DEFAULT_PARETO,
+    OBJECTIVES,
+    PARETO_OBJECTIVES,
+    PRUNERS,
+    BudgetSpec,
+    ObjectiveSpec,
+    SamplerSpec,
+)
 
 __all__ = [
     "parse_budget",
@@ -48,10 +56,11 @@ def parse_duration(value: Any, field_name: str = "timeout") -> float:
 
 
 def parse_workload(w: Mapping[str, Any]) -> Any:
+    """The throughput workload (``[workload]`` less its ``dataset`` table)."""
     from benchmark.workload import Workload, WorkloadError
 
     try:
-        return Workload.from_dict(w)
+        return Workload.from_dict({k: v for k, v in w.items() if k != "dataset"})
     except WorkloadError as exc:
         message = str(exc)
         raise SpecError(
@@ -62,10 +71,17 @@ def parse_workload(w: Mapping[str, Any]) -> Any:
 
 
 def parse_objective(o: Mapping[str, Any]) -> ObjectiveSpec:
-    only_keys(o, "objective", {"kind", "pruner", "max_p99_ratio", "racing_confidence"})
+    only_keys(o, "objective", {"kind", "pruner", "max_p99_ratio", "racing_confidence", "pareto"})
     kind = str_field(o, "objective.kind") or "throughput"
     if kind not in OBJECTIVES:
-        raise SpecError(f"objective.kind: {kind!r} is not one of {', '.join(OBJECTIVES)}")
+        hint = ""
+        if kind in PARETO_OBJECTIVES:
+            hint = (
+                ' (to trade throughput against it: kind = "pareto", '
+                f'pareto = ["throughput", "{kind}"])'
+            )
+        raise SpecError(f"objective.kind: {kind!r} is not one of {', '.join(OBJECTIVES)}{hint}")
+    pareto = _pareto_names(o, kind)
     pruner = str_field(o, "objective.pruner") or ("racing" if kind == "throughput" else "none")
     if pruner not in PRUNERS:
         raise SpecError(f"objective.pruner: {pruner!r} is not one of {', '.join(PRUNERS)}")
@@ -76,8 +92,33 @@ def parse_objective(o: Mapping[str, Any]) -> ObjectiveSpec:
         max_p99 = positive(o, "objective.max_p99_ratio", 1.0)
     racing_confidence = _fraction(o, "objective.racing_confidence", 0.95, low=0.5, high=0.9999)
     return ObjectiveSpec(
-        kind=kind, pruner=pruner, max_p99_ratio=max_p99, racing_confidence=racing_confidence
+        kind=kind,
+        pruner=pruner,
+        max_p99_ratio=max_p99,
+        racing_confidence=racing_confidence,
+        pareto=pareto,
     )
+
+
+def _pareto_names(o: Mapping[str, Any], kind: str) -> tuple[str, ...]:
+    """``objective.pareto``: 2 or 3 distinct known names, throughput first."""
+    raw = o.get("pareto")
+    if raw is None:
+        return DEFAULT_PARETO
+    if kind != "pareto":
+        raise SpecError('objective.pareto: only for kind = "pareto"')
+    known = ", ".join(PARETO_OBJECTIVES)
+    if not isinstance(raw, list) or not all(isinstance(n, str) for n in raw):
+        raise SpecError(f"objective.pareto: expected a list of names ({known}), got {raw!r}")
+    for name in raw:
+        if name not in PARETO_OBJECTIVES:
+            raise SpecError(f"objective.pareto: unknown objective {name!r} (known: {known})")
+    if len(set(raw)) != len(raw) or not 2 <= len(raw) <= 3:
+        raise SpecError(f"objective.pareto: expected 2 or 3 distinct names, got {raw!r}")
+    if raw[0] != "throughput":
+        # Finalize ranks the front by the first value and measures its gain over the default.
+        raise SpecError(f"objective.pareto: the first objective must be 'throughput', got {raw!r}")
+    return tuple(raw)
 
 
 def _fraction(

@@ -15,11 +15,13 @@ from tuner.study._attrs import (
     FAILURE_INTERRUPTED,
     FAILURE_RUNNER,
     MEASURED_TRIAL_ATTRS,
+    MEMORY_TRIAL_ATTRS,
     STOP_RACED_OUT,
     measured_values,
     measurement_attrs,
     measurement_detail,
     measurement_fields,
+    memory_fields,
 )
 from tuner.study._budget import budget_used, counts_toward_budget
 from tuner.study._finalize_claim import (
@@ -60,6 +62,7 @@ __all__ = [
     "MAX_CONSECUTIVE_REJECTIONS",
     "MAX_RETRIES",
     "MEASURED_TRIAL_ATTRS",
+    "MEMORY_TRIAL_ATTRS",
     "STOP_RACED_OUT",
     "STUDIES_DIR_ENV",
     "FinalizeClaim",
@@ -80,6 +83,7 @@ __all__ = [
     "measurement_attrs",
     "measurement_detail",
     "measurement_fields",
+    "memory_fields",
     "on_stale_trial",
     "open_study",
     "pids_dir",

@@ -46,18 +46,25 @@ MEASURED_TRIAL_ATTRS = frozenset(
         "runner",
     }
 )
+#: User attrs a measured trial of a spec with a dataset carries besides: the ratios
+#: constraints and objectives name, and the bytes per key behind them (``memory``).
+MEMORY_TRIAL_ATTRS = frozenset({"memory_ratio", "rss_ratio", "memory"})
 #: System attr holding a trial's full benchmark result (every raw run).
 DETAIL_ATTR = "measurement_detail"
 
 
 def measured_values(m: Measurement) -> dict[str, float]:
-    """The names outcome constraints may use."""
-    return {
+    """The names outcome constraints and objectives may use (memory ones with a dataset)."""
+    values = {
         "fitness": m.fitness,
         "p99_ratio": m.p99_ratio,
         "ci_low": m.ci_low,
         "ci_high": m.ci_high,
     }
+    if m.memory is not None:
+        values["memory_ratio"] = m.memory.memory_ratio
+        values["rss_ratio"] = m.memory.rss_ratio
+    return values
 
 
 def measurement_fields(m: Measurement) -> dict[str, Any]:
@@ -73,6 +80,18 @@ def measurement_fields(m: Measurement) -> dict[str, Any]:
         "stop_reason": m.stop_reason,
         "dropped_repetitions": m.dropped_repetitions,
         "build_tag": m.build_tag,
+        **memory_fields(m),
+    }
+
+
+def memory_fields(m: Measurement) -> dict[str, Any]:
+    """``memory_ratio``, ``rss_ratio`` and the bytes per key, or {} without a dataset."""
+    if m.memory is None:
+        return {}
+    return {
+        "memory_ratio": m.memory.memory_ratio,
+        "rss_ratio": m.memory.rss_ratio,
+        "memory": m.memory.to_dict(),
     }
 
 

@@ -15,6 +15,7 @@ trials, so they resample from the same distribution). Constraints on measured va
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 import traceback
 import warnings
@@ -390,9 +391,9 @@ class StudyLoop:
                 trial.set_constraint(name, value)
             extra = {"constraints": {**violations, **constraint_values}} if spec.constraints else {}
             record_measurement(trial, measurement, extra)
-        if spec.objective.is_multi:
-            return [measurement.fitness, measurement.p99_ratio]
-        return [measurement.fitness]
+        # Each objective's measured value (fitness, p99_ratio, memory_ratio, ...); a missing
+        # one is NaN, which Optuna records as a failed trial.
+        return [float(outcome.get(name, math.nan)) for name in spec.objective.metric_names]
 
     def _interrupted(self, trial: Trial, stop: Interrupted) -> None:
         """Stop everything, then record the trial as FAIL and queue it for the next run."""
