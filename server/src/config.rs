@@ -79,6 +79,55 @@ pub const KNOBS: &[KnobSpec] = &[
         default: 256,
         help: "commands per batch: executed under held shard locks, then flushed",
     },
+    KnobSpec {
+        name: "encoding.set_max_intset_entries",
+        min: 0,
+        max: 1_073_741_824,
+        default: 512,
+        help: "sets of integers with up to this many members stay an intset (sorted packed integers; Redis's set-max-intset-entries)",
+    },
+    KnobSpec {
+        name: "encoding.set_max_listpack_entries",
+        min: 0,
+        max: 1_073_741_824,
+        default: 128,
+        help: "sets with up to this many members stay a listpack (Redis's set-max-listpack-entries)",
+    },
+    KnobSpec {
+        name: "encoding.set_max_listpack_value",
+        min: 0,
+        max: 1_073_741_824,
+        default: 64,
+        help: "longest member in bytes a listpack set holds (Redis's set-max-listpack-value)",
+    },
+    KnobSpec {
+        name: "encoding.hash_max_listpack_entries",
+        min: 0,
+        max: 1_073_741_824,
+        default: 128,
+        help: "hashes with up to this many fields stay a listpack (Redis's hash-max-listpack-entries)",
+    },
+    KnobSpec {
+        name: "encoding.hash_max_listpack_value",
+        min: 0,
+        max: 1_073_741_824,
+        default: 64,
+        help: "longest field or value in bytes a listpack hash holds (Redis's hash-max-listpack-value)",
+    },
+    KnobSpec {
+        name: "encoding.zset_max_listpack_entries",
+        min: 0,
+        max: 1_073_741_824,
+        default: 128,
+        help: "sorted sets with up to this many members stay a listpack (Redis's zset-max-listpack-entries)",
+    },
+    KnobSpec {
+        name: "encoding.zset_max_listpack_value",
+        min: 0,
+        max: 1_073_741_824,
+        default: 64,
+        help: "longest member in bytes a listpack sorted set holds (Redis's zset-max-listpack-value)",
+    },
 ];
 
 /// Knobs that were removed because a sweep showed their whole range moves no figure beyond
@@ -101,6 +150,13 @@ pub struct Config {
     pub max_reply_size: usize,
     pub min_pipeline_buffer: usize,
     pub batch_threshold: usize,
+    pub set_max_intset_entries: usize,
+    pub set_max_listpack_entries: usize,
+    pub set_max_listpack_value: usize,
+    pub hash_max_listpack_entries: usize,
+    pub hash_max_listpack_value: usize,
+    pub zset_max_listpack_entries: usize,
+    pub zset_max_listpack_value: usize,
 }
 
 impl Default for Config {
@@ -134,11 +190,18 @@ impl Config {
             max_reply_size: v[6] as usize,
             min_pipeline_buffer: v[7] as usize,
             batch_threshold: v[8] as usize,
+            set_max_intset_entries: v[9] as usize,
+            set_max_listpack_entries: v[10] as usize,
+            set_max_listpack_value: v[11] as usize,
+            hash_max_listpack_entries: v[12] as usize,
+            hash_max_listpack_value: v[13] as usize,
+            zset_max_listpack_entries: v[14] as usize,
+            zset_max_listpack_value: v[15] as usize,
         }
     }
 
     /// Values in `KNOBS` order.
-    pub fn values(&self) -> [i64; 9] {
+    pub fn values(&self) -> [i64; 16] {
         [
             self.num_shards as i64,
             self.threads as i64,
@@ -149,6 +212,13 @@ impl Config {
             self.max_reply_size as i64,
             self.min_pipeline_buffer as i64,
             self.batch_threshold as i64,
+            self.set_max_intset_entries as i64,
+            self.set_max_listpack_entries as i64,
+            self.set_max_listpack_value as i64,
+            self.hash_max_listpack_entries as i64,
+            self.hash_max_listpack_value as i64,
+            self.zset_max_listpack_entries as i64,
+            self.zset_max_listpack_value as i64,
         ]
     }
 
@@ -288,6 +358,15 @@ mod tests {
     }
 
     #[test]
+    fn encoding_thresholds_parse() {
+        let c = Config::parse("[encoding]\nset_max_intset_entries = 0\nzset_max_listpack_value = 1000\n", "t")
+            .unwrap();
+        assert_eq!(c.set_max_intset_entries, 0);
+        assert_eq!(c.zset_max_listpack_value, 1000);
+        assert_eq!(c.hash_max_listpack_entries, 128);
+    }
+
+    #[test]
     fn dotted_keys_work() {
         let c = Config::parse("batching.batch_threshold = 3", "t").unwrap();
         assert_eq!(c.batch_threshold, 3);
@@ -309,5 +388,7 @@ mod tests {
         assert!(e.contains("TOML syntax error"), "{e}");
         let e = Config::parse("[response_pool]\nprewarm = 5", "t").unwrap_err().0;
         assert!(e.contains("response_pool.prewarm was removed"), "{e}");
+        let e = Config::parse("encoding.hash_max_listpack_value = -1", "t").unwrap_err().0;
+        assert!(e.contains("out of range (allowed: 0 to 1073741824)"), "{e}");
     }
 }

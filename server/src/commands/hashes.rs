@@ -3,21 +3,24 @@
 use crate::commands::table::{arity_error, int_arg, wrongtype, Args, Ctx, NOT_INTEGER};
 use crate::longdouble::{self, AddError};
 use crate::protocol::reply::Reply;
-use crate::store::db::{Bytes, Entry, Map, Value};
+use crate::store::compact::EncodingLimits;
+use crate::store::db::{Entry, Value};
+use crate::store::hash_value::HashValue;
 
-type HashAndOut<'c> = (&'c mut Map<Bytes, Vec<u8>>, &'c mut Vec<u8>);
+type HashAndOut<'c> = (&'c mut HashValue, &'c mut Vec<u8>, EncodingLimits);
 
 /// Mutable hash at `key`, created when missing; None after replying WRONGTYPE.
 fn hash_mut<'c>(ctx: &'c mut Ctx<'_, '_>, key: &[u8]) -> Option<HashAndOut<'c>> {
+    let lim = ctx.limits();
     let Ctx { out, locked, db, .. } = ctx;
     let shard = locked.shard_idx(db.shard_of(key));
     if matches!(shard.get(key), Some(e) if !matches!(e.value, Value::Hash(_))) {
         wrongtype(out);
         return None;
     }
-    let entry = shard.get_or_insert_with(key, || Value::Hash(Map::default()));
+    let entry = shard.get_or_insert_with(key, || Value::Hash(HashValue::default()));
     match &mut entry.value {
-        Value::Hash(h) => Some((h, out)),
+        Value::Hash(h) => Some((h, out, lim)),
         _ => unreachable!("checked above"),
     }
 }
@@ -27,7 +30,7 @@ fn hash_mut<'c>(ctx: &'c mut Ctx<'_, '_>, key: &[u8]) -> Option<HashAndOut<'c>> 
 fn with_hash(
     ctx: &mut Ctx<'_, '_>,
     key: &[u8],
-    f: impl FnOnce(Option<&mut Map<Bytes, Vec<u8>>>, &mut Vec<u8>),
+    f: impl FnOnce(Option<&mut HashValue>, &mut Vec<u8>),
 ) {
     with_hash_lookup(ctx, key, true, f);
 }
@@ -37,7 +40,7 @@ fn with_hash_lookup(
     ctx: &mut Ctx<'_, '_>,
     key: &[u8],
     read: bool,
-    f: impl FnOnce(Option<&mut Map<Bytes, Vec<u8>>>, &mut Vec<u8>),
+    f: impl FnOnce(Option<&mut HashValue>, &mut Vec<u8>),
 ) {
     let Ctx { out, locked, db, .. } = ctx;
     let shard = locked.shard_idx(db.shard_of(key));
@@ -54,10 +57,11 @@ fn set_pairs(ctx: &mut Ctx<'_, '_>, args: &Args<'_>, name: &str) -> Option<i64> 
         ctx.err(&arity_error(name));
         return None;
     }
-    let (h, _) = hash_mut(ctx, args.get(1))?;
+    let (h, _, lim) = hash_mut(ctx, args.get(1))?;
+    h.prepare((args.len() - 2) / 2, &lim);
     let mut added = 0;
     for i in (2..args.len()).step_by(2) {
-        if h.insert(Bytes::from(args.get(i)), args.get(i + 1).to_vec()).is_none() {
+        if h.insert(args.get(i), args.get(i + 1), &lim) {
             added += 1;
         }
     }
@@ -77,11 +81,11 @@ pub fn hmset(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
 }
 
 pub fn hsetnx(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
-    let Some((h, out)) = hash_mut(ctx, args.get(1)) else { return };
-    if h.contains_key(args.get(2)) {
+    let Some((h, out, lim)) = hash_mut(ctx, args.get(1)) else { return };
+    if h.contains(args.get(2)) {
         out.int(0);
     } else {
-        h.insert(Bytes::from(args.get(2)), args.get(3).to_vec());
+        h.insert(args.get(2), args.get(3), &lim);
         out.int(1);
     }
 }
@@ -111,10 +115,10 @@ pub fn hgetall(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
         None => out.map(0),
         Some(h) => {
             out.map(h.len());
-            for (f, v) in h.iter() {
+            h.for_each(|f, v| {
                 out.bulk(f);
                 out.bulk(v);
-            }
+            });
         }
     });
 }
@@ -124,9 +128,7 @@ pub fn hkeys(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
         None => out.array(0),
         Some(h) => {
             out.array(h.len());
-            for f in h.keys() {
-                out.bulk(f);
-            }
+            h.for_each(|f, _| out.bulk(f));
         }
     });
 }
@@ -136,9 +138,7 @@ pub fn hvals(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
         None => out.array(0),
         Some(h) => {
             out.array(h.len());
-            for v in h.values() {
-                out.bulk(v);
-            }
+            h.for_each(|_, v| out.bulk(v));
         }
     });
 }
@@ -148,7 +148,7 @@ pub fn hdel(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
     let mut removed = 0;
     with_hash_lookup(ctx, k, false, |h, out| {
         if let Some(h) = h {
-            removed = args.from(2).filter(|f| h.swap_remove(*f).is_some()).count();
+            removed = args.from(2).filter(|f| h.remove(f)).count();
         }
         out.int(removed as i64);
     });
@@ -163,7 +163,7 @@ pub fn hlen(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
 
 pub fn hexists(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
     let f = args.get(2);
-    with_hash(ctx, args.get(1), |h, out| out.int(i64::from(h.is_some_and(|h| h.contains_key(f)))));
+    with_hash(ctx, args.get(1), |h, out| out.int(i64::from(h.is_some_and(|h| h.contains(f)))));
 }
 
 pub fn hstrlen(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
@@ -176,7 +176,7 @@ pub fn hincrby(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
     let k = args.get(1);
     let f = args.get(2);
     let mut created = false;
-    if let Some((h, out)) = hash_mut(ctx, k) {
+    if let Some((h, out, lim)) = hash_mut(ctx, k) {
         created = h.is_empty();
         let cur = match h.get(f) {
             None => 0,
@@ -190,7 +190,7 @@ pub fn hincrby(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
         };
         match cur.checked_add(by) {
             Some(n) => {
-                h.insert(Bytes::from(f), itoa::Buffer::new().format(n).as_bytes().to_vec());
+                h.insert(f, itoa::Buffer::new().format(n).as_bytes(), &lim);
                 out.int(n);
                 created = false;
             }
@@ -217,15 +217,15 @@ pub fn hincrbyfloat(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
     let k = args.get(1);
     let f = args.get(2);
     let mut created = false;
-    if let Some((h, out)) = hash_mut(ctx, k) {
+    if let Some((h, out, lim)) = hash_mut(ctx, k) {
         created = h.is_empty();
-        match longdouble::add(h.get(f).map(|v| &v[..]).or(Some(b"0")), args.get(3)) {
+        match longdouble::add(h.get(f).or(Some(b"0")), args.get(3)) {
             Err(AddError::CurrentNotFloat) => out.error("ERR hash value is not a float"),
             Err(AddError::NotFinite) => out.error("ERR increment would produce NaN or Infinity"),
             Err(AddError::IncrementNotFloat) => out.error(crate::commands::table::NOT_FLOAT),
             Ok(text) => {
                 out.bulk(text.as_bytes());
-                h.insert(Bytes::from(f), text.into_bytes());
+                h.insert(f, text.as_bytes(), &lim);
                 created = false;
             }
         }

@@ -1,6 +1,6 @@
 //! DEL UNLINK EXISTS TYPE EXPIRE* TTL PTTL PERSIST KEYS RENAME RANDOMKEY (SCAN: scan.rs).
 
-use crate::commands::table::{eq_ic, glob_match, int_arg, Args, Ctx, NOT_INTEGER, NO_SUCH_KEY};
+use crate::commands::table::{arity_error, eq_ic, glob_match, int_arg, Args, Ctx, NOT_INTEGER, NO_SUCH_KEY};
 use crate::protocol::reply::Reply;
 use crate::store::db::now_ms;
 use crate::store::reclaim::LAZYFREE_THRESHOLD;
@@ -234,4 +234,29 @@ pub fn randomkey(ctx: &mut Ctx<'_, '_>, _args: &Args<'_>) {
         }
     }
     ctx.out.null();
+}
+
+/// OBJECT ENCODING (the other subcommands track LRU/LFU data this server does not keep).
+pub fn object(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
+    let sub = args.get(1);
+    if eq_ic(sub, "HELP") {
+        ctx.out.array(3);
+        ctx.out.simple(b"OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:");
+        ctx.out.simple(b"ENCODING <key>");
+        ctx.out.simple(b"    Return the kind of internal representation used in order to store the value");
+        return;
+    }
+    if !eq_ic(sub, "ENCODING") {
+        let s = String::from_utf8_lossy(sub).into_owned();
+        return ctx.err(&format!("ERR unknown subcommand '{s}'. Try OBJECT HELP."));
+    }
+    if args.len() != 3 {
+        return ctx.err(&arity_error("object|encoding"));
+    }
+    let k = args.get(2);
+    // Redis looks the key up without touching it: not a keyspace hit or miss.
+    match ctx.shard(k).get(k).map(|e| e.value.encoding()) {
+        Some(enc) => ctx.out.bulk(enc.as_bytes()),
+        None => ctx.out.null(),
+    }
 }

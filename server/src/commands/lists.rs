@@ -1,6 +1,5 @@
 //! LPUSH RPUSH LPUSHX RPUSHX LPOP RPOP LLEN LRANGE LINDEX LSET LREM LTRIM LINSERT.
 
-use std::collections::VecDeque;
 
 use crate::commands::table::{
     clamp_range, eq_ic, int_arg, wrongtype, Args, Ctx, NOT_INTEGER, NO_SUCH_KEY, OUT_OF_RANGE, SYNTAX,
@@ -16,7 +15,7 @@ fn push(ctx: &mut Ctx<'_, '_>, args: &Args<'_>, left: bool, only_existing: bool)
         Some(e) if !matches!(e.value, Value::List(_)) => return wrongtype(ctx.out),
         _ => {}
     }
-    let entry = shard.get_or_insert_with(k, || Value::List(VecDeque::new()));
+    let entry = shard.get_or_insert_with(k, || Value::List(Box::default()));
     let Value::List(list) = &mut entry.value else { unreachable!("checked above") };
     for v in args.from(2) {
         if left {

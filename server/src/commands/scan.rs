@@ -9,7 +9,6 @@ use crate::longdouble;
 use crate::protocol::frame::parse_i64;
 use crate::protocol::reply::{format_double, Reply};
 use crate::store::db::{now_ms, Entry, Value};
-use crate::store::types::{LISTPACK_MAX_ENTRIES, LISTPACK_MAX_VALUE};
 
 const INVALID_CURSOR: &str = "ERR invalid cursor";
 const NOVALUES_ONLY_HSCAN: &str = "ERR NOVALUES option can only be used in HSCAN";
@@ -115,11 +114,6 @@ fn reply(out: &mut Vec<u8>, cursor: u64, items: &[&[u8]]) {
     }
 }
 
-/// Whether Redis would keep these elements as a listpack (returned whole by one call).
-fn small<'e>(len: usize, mut elements: impl Iterator<Item = &'e [u8]>) -> bool {
-    len <= LISTPACK_MAX_ENTRIES && elements.all(|e| e.len() <= LISTPACK_MAX_VALUE)
-}
-
 pub fn scan(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
     let Some(cursor) = parse_cursor(args.get(1)) else { return ctx.err(INVALID_CURSOR) };
     let opts = match parse_opts(args, 2, Target::Keys) {
@@ -180,21 +174,18 @@ pub fn sscan(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
         Ok(o) => o,
         Err(e) => return out.error(e),
     };
-    let mut found: Vec<&[u8]> = Vec::new();
-    let next = if small(set.len(), set.iter().map(|m| &m[..])) {
-        found.extend(set.iter().map(|m| &m[..]).filter(|m| opts.matches(m)));
-        0
-    } else {
-        drive(cursor, opts.count, |c, visited| {
-            set.scan(c, |m| {
-                *visited += 1;
-                if opts.matches(m) {
-                    found.push(m);
-                }
-            })
+    // A compact set (intset, listpack) comes back whole with cursor 0, a table page by page.
+    let mut found: Vec<Vec<u8>> = Vec::new();
+    let next = drive(if set.is_compact() { 0 } else { cursor }, opts.count, |c, visited| {
+        set.scan(c, |m| {
+            *visited += 1;
+            if opts.matches(m) {
+                found.push(m.to_vec());
+            }
         })
-    };
-    reply(out, next, &found);
+    });
+    let items: Vec<&[u8]> = found.iter().map(|m| &m[..]).collect();
+    reply(out, next, &items);
 }
 
 pub fn hscan(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
@@ -204,29 +195,19 @@ pub fn hscan(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
         Ok(o) => o,
         Err(e) => return out.error(e),
     };
+    // A listpack hash comes back whole with cursor 0, a table page by page.
     let mut found: Vec<&[u8]> = Vec::new();
-    let fields = hash.iter().flat_map(|(f, v)| [&f[..], &v[..]]);
-    let next = if small(hash.len(), fields) {
-        for (f, v) in hash.iter().filter(|(f, _)| opts.matches(f)) {
-            found.push(f);
-            if !opts.no_values {
-                found.push(v);
-            }
-        }
-        0
-    } else {
-        drive(cursor, opts.count, |c, visited| {
-            hash.scan(c, |f, v| {
-                *visited += 1;
-                if opts.matches(f) {
-                    found.push(f);
-                    if !opts.no_values {
-                        found.push(v);
-                    }
+    let next = drive(if hash.is_compact() { 0 } else { cursor }, opts.count, |c, visited| {
+        hash.scan(c, |f, v| {
+            *visited += 1;
+            if opts.matches(f) {
+                found.push(f);
+                if !opts.no_values {
+                    found.push(v);
                 }
-            })
+            }
         })
-    };
+    });
     reply(out, next, &found);
 }
 
@@ -240,7 +221,7 @@ pub fn zscan(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
     // A listpack zset comes back whole, in score order, with scores as stored ("0.1"); a skiplist
     // one page by page with "%.17g" scores ("0.10000000000000001"), as Redis 8.0 replies.
     let mut found: Vec<(&[u8], String)> = Vec::new();
-    let next = if !z.outgrew_listpack() {
+    let next = if z.is_compact() {
         found.extend(z.iter().filter(|(m, _)| opts.matches(m)).map(|(m, s)| (m, format_double(s))));
         0
     } else {

@@ -6,6 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::commands::table::{arity_error, eq_ic, glob_match, lookup, Args, Ctx, KeySpec, COMMANDS, SYNTAX};
 use crate::commands::table::{F_DENYOOM, F_FAST, F_NO_AUTH, F_READONLY, F_WRITE};
 use crate::config::KNOBS;
+use crate::session::shared::{LiveEncoding, ENCODING_KNOBS};
 use crate::protocol::reply::Reply;
 
 fn command_info(out: &mut Vec<u8>, spec: &crate::commands::table::CommandSpec) {
@@ -270,6 +271,8 @@ fn parse_memory(raw: &str) -> Option<u64> {
 enum ConfigUpdate {
     Knob(String, usize),
     Maxmemory(u64),
+    /// An `encoding.*` threshold, by its `LiveEncoding` index.
+    Encoding(usize, usize),
     Requirepass(Vec<u8>),
     /// The value is what this server already does (e.g. `save ""`).
     Unchanged,
@@ -319,6 +322,12 @@ pub fn config(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
                         pairs.push((k.name.to_string(), v.to_string()));
                     }
                 }
+                for (_, n) in ENCODING_KNOBS {
+                    if glob_match(pat, n.as_bytes(), true) && !pairs.iter().any(|(p, _)| p == n) {
+                        let i = LiveEncoding::index_of(n).expect("listed");
+                        pairs.push((n.to_string(), ctx.shared.encoding.get(i).to_string()));
+                    }
+                }
                 for n in REDIS_SETTINGS {
                     if glob_match(pat, n.as_bytes(), true) && !pairs.iter().any(|(p, _)| p == n) {
                         pairs.push((n.to_string(), redis_setting(ctx, n)));
@@ -346,6 +355,19 @@ pub fn config(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
             for i in (2..args.len()).step_by(2) {
                 let name = String::from_utf8_lossy(args.get(i)).to_ascii_lowercase();
                 let raw = String::from_utf8_lossy(args.get(i + 1)).into_owned();
+                if let Some(e) = LiveEncoding::index_of(&name) {
+                    let spec = KNOBS.iter().find(|k| k.name == ENCODING_KNOBS[e].0).expect("a knob");
+                    match raw.parse::<i64>() {
+                        Ok(v) if v >= spec.min && v <= spec.max => updates.push(ConfigUpdate::Encoding(e, v as usize)),
+                        _ => {
+                            return ctx.err(&format!(
+                                "ERR CONFIG SET failed (possibly related to argument '{name}') - argument must be between {} and {} inclusive",
+                                spec.min, spec.max
+                            ))
+                        }
+                    }
+                    continue;
+                }
                 let Some(spec) = KNOBS.iter().find(|k| k.name == name) else {
                     if REDIS_SETTINGS.contains(&name.as_str()) {
                         match redis_setting_update(&name, args.get(i + 1)) {
@@ -388,6 +410,7 @@ pub fn config(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
                         _ => {}
                     },
                     ConfigUpdate::Maxmemory(v) => ctx.shared.maxmemory.store(v, Ordering::Relaxed),
+                    ConfigUpdate::Encoding(i, v) => ctx.shared.encoding.set(i, v),
                     ConfigUpdate::Requirepass(p) => ctx.shared.auth.set_password(&p),
                     ConfigUpdate::Unchanged => {}
                 }
@@ -424,6 +447,9 @@ fn live_value(ctx: &Ctx<'_, '_>, name: &str) -> i64 {
         "buffers.max_size" => live.max_size.load(Ordering::Relaxed) as i64,
         "batching.min_pipeline_buffer" => live.min_pipeline_buffer.load(Ordering::Relaxed) as i64,
         "batching.batch_threshold" => live.batch_threshold.load(Ordering::Relaxed) as i64,
+        other if LiveEncoding::index_of(other).is_some() => {
+            ctx.shared.encoding.get(LiveEncoding::index_of(other).expect("checked")) as i64
+        }
         other => ctx.shared.config.get(other).unwrap_or(0),
     }
 }

@@ -4,6 +4,7 @@ use crate::commands::reply_budget::{ReplyBudget, MIN_BULK_REPLY};
 use crate::commands::table::{int_arg, wrongtype, Args, Ctx, NOT_INTEGER, OUT_OF_RANGE, SYNTAX};
 use crate::protocol::reply::Reply;
 use crate::store::db::{Bytes, Entry, Set, Value};
+use crate::store::set_value::SetValue;
 
 pub fn sadd(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
     let k = args.get(1);
@@ -11,11 +12,13 @@ pub fn sadd(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
     if matches!(shard.get(k), Some(e) if !matches!(e.value, Value::Set(_))) {
         return wrongtype(ctx.out);
     }
-    let entry = shard.get_or_insert_with(k, || Value::Set(Set::default()));
+    let lim = ctx.limits();
+    let shard = ctx.shard(k);
+    let entry = shard.get_or_insert_with(k, || Value::Set(SetValue::create(args.get(2), args.len() - 2, &lim)));
     let Value::Set(set) = &mut entry.value else { unreachable!("checked above") };
     let mut added = 0;
     for m in args.from(2) {
-        if set.insert(Bytes::from(m)) {
+        if set.insert(m, &lim) {
             added += 1;
         }
     }
@@ -27,7 +30,7 @@ pub fn srem(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
     let shard = ctx.shard(k);
     let removed = match shard.get_mut(k) {
         None => 0,
-        Some(Entry { value: Value::Set(s), .. }) => args.from(2).filter(|m| s.swap_remove(*m)).count(),
+        Some(Entry { value: Value::Set(s), .. }) => args.from(2).filter(|m| s.remove(m)).count(),
         Some(_) => return wrongtype(ctx.out),
     };
     shard.remove_if_empty(k);
@@ -36,7 +39,7 @@ pub fn srem(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
 
 /// Runs `f` on the set at `key` (None when missing; a read, counted as a hit or miss);
 /// replies WRONGTYPE for other types.
-fn with_set(ctx: &mut Ctx<'_, '_>, key: &[u8], f: impl FnOnce(Option<&mut Set<Bytes>>, &mut Vec<u8>)) {
+fn with_set(ctx: &mut Ctx<'_, '_>, key: &[u8], f: impl FnOnce(Option<&mut SetValue>, &mut Vec<u8>)) {
     let Ctx { out, locked, db, .. } = ctx;
     match locked.shard_idx(db.shard_of(key)).get_read(key) {
         None => f(None, out),
@@ -50,9 +53,7 @@ pub fn smembers(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
         None => out.set(0),
         Some(s) => {
             out.set(s.len());
-            for m in s.iter() {
-                out.bulk(m);
-            }
+            s.for_each(|m| out.bulk(m));
         }
     });
 }
@@ -98,7 +99,7 @@ pub fn spop(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
     match count {
         None => {
             let i = rng.below(set.len());
-            let m = set.swap_remove_index(i).expect("in range");
+            let m = set.remove_at(i);
             out.bulk(&m);
         }
         Some(c) => {
@@ -106,7 +107,7 @@ pub fn spop(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
             out.set(n);
             for _ in 0..n {
                 let i = rng.below(set.len());
-                let m = set.swap_remove_index(i).expect("in range");
+                let m = set.remove_at(i);
                 out.bulk(&m);
             }
         }
@@ -136,10 +137,18 @@ pub fn srandmember(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
         Some(Entry { value: Value::Set(s), .. }) => s,
         Some(_) => return wrongtype(out),
     };
+    // A compact set is listed once so random picks cost O(1) each.
+    let listed: Option<Vec<Bytes>> = (set.is_compact() && count.is_some()).then(|| set.members());
+    let pick = |i: usize| -> Bytes {
+        match &listed {
+            Some(v) => v[i].clone(),
+            None => set.member_at(i),
+        }
+    };
     match count {
         None => {
             let i = rng.below(set.len());
-            out.bulk(set.get_index(i).expect("in range"));
+            out.bulk(&set.member_at(i));
         }
         Some(c) if c < 0 => {
             // The reply's size comes from the argument, not the data: bound it.
@@ -154,7 +163,7 @@ pub fn srandmember(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
                     return budget.reject(out);
                 }
                 let i = rng.below(set.len());
-                out.bulk(set.get_index(i).expect("in range"));
+                out.bulk(&pick(i));
             }
             if budget.exceeded(out) {
                 budget.reject(out);
@@ -168,7 +177,7 @@ pub fn srandmember(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
             for j in 0..n {
                 let r = j + rng.below(idx.len() - j);
                 idx.swap(j, r);
-                out.bulk(set.get_index(idx[j]).expect("in range"));
+                out.bulk(&pick(idx[j]));
             }
         }
     }
@@ -187,7 +196,7 @@ enum SetOp {
 
 /// Computes the operation over `keys`; Err(()) after replying WRONGTYPE.
 fn compute(ctx: &mut Ctx<'_, '_>, keys: &[&[u8]], op: SetOp) -> Result<Vec<Bytes>, ()> {
-    let mut sets: Vec<Option<Set<Bytes>>> = Vec::with_capacity(keys.len());
+    let mut sets: Vec<Option<SetValue>> = Vec::with_capacity(keys.len());
     // Every source is a read lookup, for the STORE variants too (Redis's lookupKeyRead).
     for k in keys {
         match ctx.shard(k).get_read(k).map(|e| &*e) {
@@ -199,35 +208,36 @@ fn compute(ctx: &mut Ctx<'_, '_>, keys: &[&[u8]], op: SetOp) -> Result<Vec<Bytes
             }
         }
     }
-    let empty = Set::default();
+    let empty = SetValue::default();
     let first = sets[0].as_ref().unwrap_or(&empty);
-    let result: Vec<Bytes> = match op {
+    let mut result: Vec<Bytes> = Vec::new();
+    match op {
         SetOp::Inter => {
-            if sets.iter().any(|s| s.is_none()) {
-                Vec::new()
-            } else {
-                first
-                    .iter()
-                    .filter(|m| sets[1..].iter().all(|s| s.as_ref().is_some_and(|s| s.contains(*m))))
-                    .cloned()
-                    .collect()
+            if sets.iter().all(|s| s.is_some()) {
+                first.for_each(|m| {
+                    if sets[1..].iter().all(|s| s.as_ref().is_some_and(|s| s.contains(m))) {
+                        result.push(m.into());
+                    }
+                });
             }
         }
         SetOp::Union => {
             let mut u: Set<Bytes> = Set::default();
             for s in sets.iter().flatten() {
-                for m in s {
-                    u.insert(m.clone());
-                }
+                s.for_each(|m| {
+                    if !u.contains(m) {
+                        u.insert(m.into());
+                    }
+                });
             }
-            u.into_iter().collect()
+            result = u.into_iter().collect();
         }
-        SetOp::Diff => first
-            .iter()
-            .filter(|m| !sets[1..].iter().any(|s| s.as_ref().is_some_and(|s| s.contains(*m))))
-            .cloned()
-            .collect(),
-    };
+        SetOp::Diff => first.for_each(|m| {
+            if !sets[1..].iter().any(|s| s.as_ref().is_some_and(|s| s.contains(m))) {
+                result.push(m.into());
+            }
+        }),
+    }
     Ok(result)
 }
 
@@ -246,11 +256,12 @@ fn store_op(ctx: &mut Ctx<'_, '_>, args: &Args<'_>, op: SetOp) {
     let keys: Vec<&[u8]> = args.from(2).collect();
     if let Ok(members) = compute(ctx, &keys, op) {
         let n = members.len();
+        let lim = ctx.limits();
         let shard = ctx.shard(dst);
         if n == 0 {
             shard.remove(dst);
         } else {
-            shard.set(dst, Value::Set(members.into_iter().collect()));
+            shard.set(dst, Value::Set(SetValue::from_members(members, &lim)));
         }
         ctx.out.int(n as i64);
     }

@@ -3,7 +3,7 @@
 use crate::commands::table::{arity_error, eq_ic, int_arg, wrongtype, Args, Ctx, NOT_INTEGER, SYNTAX};
 use crate::protocol::reply::Reply;
 use crate::store::db::{now_ms, Bytes, Entry, Value};
-use crate::store::types::{Stream, StreamId};
+use crate::store::types::StreamId;
 
 const INVALID_ID: &str = "ERR Invalid stream ID specified as stream command argument";
 
@@ -75,7 +75,7 @@ pub fn xadd(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
         None if nomkstream => return ctx.out.null(),
         _ => {}
     }
-    let entry = shard.get_or_insert_with(k, || Value::Stream(Stream::default()));
+    let entry = shard.get_or_insert_with(k, || Value::Stream(Box::default()));
     let Value::Stream(s) = &mut entry.value else { unreachable!("checked above") };
     let last = s.last_id;
     let id = match want {

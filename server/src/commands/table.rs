@@ -5,6 +5,7 @@ use std::sync::OnceLock;
 
 use crate::protocol::reply::Reply;
 use crate::session::{ClientState, Shared};
+use crate::store::compact::EncodingLimits;
 use crate::store::db::{Db, Locked, Rng, Shard};
 
 pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
@@ -98,6 +99,12 @@ impl Ctx<'_, '_> {
 
     pub fn err(&mut self, e: &str) {
         self.out.error(e);
+    }
+
+    /// The compact-encoding thresholds in effect for this command.
+    #[inline]
+    pub fn limits(&self) -> EncodingLimits {
+        self.shared.encoding.limits()
     }
 }
 
@@ -216,6 +223,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     cmd!("unlink", -2, KN, WF, k::unlink),
     cmd!("exists", -2, KN, RF, k::exists),
     cmd!("type", 2, K1, RF, k::type_),
+    cmd!("object", -2, ALL, R, k::object),
     cmd!("expire", -3, K1, WF, k::expire),
     cmd!("pexpire", -3, K1, WF, k::pexpire),
     cmd!("expireat", -3, K1, WF, k::expireat),

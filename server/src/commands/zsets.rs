@@ -80,7 +80,10 @@ pub fn zadd(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
         }
         _ => {}
     }
-    let entry = shard.get_or_insert_with(k, || Value::ZSet(ZSet::default()));
+    let lim = ctx.limits();
+    let max_len = pairs.iter().map(|(_, m)| m.len()).max().unwrap_or(0);
+    let shard = ctx.shard(k);
+    let entry = shard.get_or_insert_with(k, || Value::ZSet(ZSet::create(pairs.len(), max_len, &lim)));
     let Value::ZSet(z) = &mut entry.value else { unreachable!("checked above") };
     let (mut added, mut changed) = (0i64, 0i64);
     let mut incr_result: Option<f64> = None;
@@ -93,7 +96,7 @@ pub fn zadd(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
                     continue;
                 }
                 if !nan {
-                    z.insert(member, score);
+                    z.insert(member, score, &lim);
                     added += 1;
                     incr_result = Some(score);
                 }
@@ -111,7 +114,7 @@ pub fn zadd(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
                     continue;
                 }
                 if new != old {
-                    z.insert(member, new);
+                    z.insert(member, new, &lim);
                     changed += 1;
                 }
                 incr_result = Some(new);
@@ -177,14 +180,16 @@ pub fn zincrby(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
     if matches!(shard.get(k), Some(e) if !matches!(e.value, Value::ZSet(_))) {
         return wrongtype(ctx.out);
     }
-    let entry = shard.get_or_insert_with(k, || Value::ZSet(ZSet::default()));
+    let lim = ctx.limits();
+    let shard = ctx.shard(k);
+    let entry = shard.get_or_insert_with(k, || Value::ZSet(ZSet::create(1, m.len(), &lim)));
     let Value::ZSet(z) = &mut entry.value else { unreachable!("checked above") };
     let new = z.score(m).map_or(by, |s| s + by);
     if new.is_nan() {
         shard.remove_if_empty(k);
         return ctx.err("ERR resulting score is not a number (NaN)");
     }
-    z.insert(m, new);
+    z.insert(m, new, &lim);
     ctx.out.double(new);
 }
 

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::config::Config;
+use crate::store::compact::EncodingLimits;
 use crate::store::db::Db;
 use crate::store::reclaim::Reclaimer;
 
@@ -101,6 +102,62 @@ pub struct LiveKnobs {
     pub batch_threshold: AtomicUsize,
 }
 
+/// The compact-encoding thresholds (`encoding.*`), live: CONFIG SET changes them for the
+/// conversions that follow (existing values keep their encoding, as in Redis).
+pub struct LiveEncoding([AtomicUsize; 7]);
+
+/// `encoding.*` knob names with Redis's names for the same settings, in `LiveEncoding` order.
+pub const ENCODING_KNOBS: [(&str, &str); 7] = [
+    ("encoding.set_max_intset_entries", "set-max-intset-entries"),
+    ("encoding.set_max_listpack_entries", "set-max-listpack-entries"),
+    ("encoding.set_max_listpack_value", "set-max-listpack-value"),
+    ("encoding.hash_max_listpack_entries", "hash-max-listpack-entries"),
+    ("encoding.hash_max_listpack_value", "hash-max-listpack-value"),
+    ("encoding.zset_max_listpack_entries", "zset-max-listpack-entries"),
+    ("encoding.zset_max_listpack_value", "zset-max-listpack-value"),
+];
+
+impl LiveEncoding {
+    fn new(c: &Config) -> LiveEncoding {
+        let v = [
+            c.set_max_intset_entries,
+            c.set_max_listpack_entries,
+            c.set_max_listpack_value,
+            c.hash_max_listpack_entries,
+            c.hash_max_listpack_value,
+            c.zset_max_listpack_entries,
+            c.zset_max_listpack_value,
+        ];
+        LiveEncoding(v.map(AtomicUsize::new))
+    }
+
+    /// Index of a knob by its dotted or Redis name.
+    pub fn index_of(name: &str) -> Option<usize> {
+        ENCODING_KNOBS.iter().position(|(dotted, redis)| *dotted == name || *redis == name)
+    }
+
+    pub fn get(&self, i: usize) -> usize {
+        self.0[i].load(Ordering::Relaxed)
+    }
+
+    pub fn set(&self, i: usize, v: usize) {
+        self.0[i].store(v, Ordering::Relaxed)
+    }
+
+    /// The current thresholds.
+    pub fn limits(&self) -> EncodingLimits {
+        EncodingLimits {
+            set_max_intset_entries: self.get(0),
+            set_max_listpack_entries: self.get(1),
+            set_max_listpack_value: self.get(2),
+            hash_max_listpack_entries: self.get(3),
+            hash_max_listpack_value: self.get(4),
+            zset_max_listpack_entries: self.get(5),
+            zset_max_listpack_value: self.get(6),
+        }
+    }
+}
+
 /// The default user's password (`requirepass`), as AUTH and HELLO ... AUTH check it.
 #[derive(Default)]
 pub struct Auth {
@@ -149,6 +206,7 @@ pub struct Shared {
     pub reclaimer: Reclaimer,
     pub config: Config,
     pub live: LiveKnobs,
+    pub encoding: LiveEncoding,
     pub stats: Stats,
     pub ops: Mutex<OpsMeter>,
     /// `maxmemory` in bytes (0 = no limit); over it, `denyoom` commands are refused (noeviction).
@@ -173,6 +231,7 @@ impl Shared {
                 min_pipeline_buffer: AtomicUsize::new(config.min_pipeline_buffer),
                 batch_threshold: AtomicUsize::new(config.batch_threshold),
             },
+            encoding: LiveEncoding::new(&config),
             config,
             stats: Stats::default(),
             ops: Mutex::new(OpsMeter::default()),

@@ -5,6 +5,8 @@ use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::store::hash_value::HashValue;
+use crate::store::set_value::SetValue;
 use crate::store::types::{Stream, ZSet};
 
 /// Fast, randomly seeded hasher for every table in the server.
@@ -16,15 +18,16 @@ pub type Map<K, V> = crate::store::scan_map::ScanMap<K, V>;
 /// Hash set of set values and of the volatile keys, with the same SCAN guarantee.
 pub type Set<K> = crate::store::scan_map::ScanSet<K>;
 
-/// A value of one of the Redis data types.
+/// A value of one of the Redis data types. Kept small (32 bytes: every keyspace entry is this
+/// size): the large containers are boxed, the compact encodings are one buffer each.
 #[derive(Debug, Clone)]
 pub enum Value {
     Str(Vec<u8>),
-    List(VecDeque<Bytes>),
-    Set(Set<Bytes>),
-    Hash(Map<Bytes, Vec<u8>>),
+    List(Box<VecDeque<Bytes>>),
+    Set(SetValue),
+    Hash(HashValue),
     ZSet(ZSet),
-    Stream(Stream),
+    Stream(Box<Stream>),
 }
 
 impl Value {
@@ -36,6 +39,23 @@ impl Value {
             Value::Set(_) => "set",
             Value::Hash(_) => "hash",
             Value::ZSet(_) => "zset",
+            Value::Stream(_) => "stream",
+        }
+    }
+
+    /// Redis's OBJECT ENCODING name. Strings and lists approximate Redis's rules: `int` for a
+    /// canonical integer, `embstr` up to 44 bytes, else `raw` (Redis keeps `raw` after APPEND
+    /// and SETRANGE); lists of up to 128 elements are `listpack`, longer ones `quicklist`.
+    pub fn encoding(&self) -> &'static str {
+        match self {
+            Value::Str(s) if crate::protocol::frame::parse_i64(s).is_some() => "int",
+            Value::Str(s) if s.len() <= 44 => "embstr",
+            Value::Str(_) => "raw",
+            Value::List(l) if l.len() <= 128 => "listpack",
+            Value::List(_) => "quicklist",
+            Value::Set(s) => s.encoding(),
+            Value::Hash(h) => h.encoding(),
+            Value::ZSet(z) => z.encoding(),
             Value::Stream(_) => "stream",
         }
     }
@@ -454,5 +474,17 @@ impl<'a> Locked<'a> {
             Locked::Many(v) => v.iter_mut().map(|(_, g)| &mut **g).collect(),
         };
         v.into_iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_and_entries_stay_small() {
+        // Every key pays for one Entry: the big containers are boxed so it stays at 40 bytes.
+        assert!(std::mem::size_of::<Value>() <= 32, "{}", std::mem::size_of::<Value>());
+        assert!(std::mem::size_of::<Entry>() <= 40);
     }
 }

@@ -3,6 +3,7 @@
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
 
+use crate::store::compact::{EncodingLimits, Packed};
 use crate::store::db::{Bytes, Map};
 
 /// A score with a total order (NaN is never stored).
@@ -23,36 +24,15 @@ impl Ord for Score {
     }
 }
 
-/// Sorted set: member -> score plus (score, member) order, like Redis's dict + skiplist.
+/// Sorted set as a table: member -> score plus (score, member) order, like Redis's dict + skiplist.
 #[derive(Debug, Clone, Default)]
-pub struct ZSet {
+pub struct ZSetTable {
     scores: Map<Bytes, f64>,
     order: BTreeSet<(Score, Bytes)>,
-    /// Redis would hold this zset as a skiplist: it once had more than 128 members or a member
-    /// over 64 bytes (Redis never converts back). ZSCAN's form depends on it.
-    outgrew_listpack: bool,
 }
 
-/// Redis's default `zset-max-listpack-entries` / `-value` (also the hash and set limits).
-pub const LISTPACK_MAX_ENTRIES: usize = 128;
-pub const LISTPACK_MAX_VALUE: usize = 64;
-
-impl ZSet {
-    pub fn len(&self) -> usize {
-        self.scores.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.scores.is_empty()
-    }
-
-    pub fn score(&self, member: &[u8]) -> Option<f64> {
-        self.scores.get(member).copied()
-    }
-
-    /// Inserts or updates; returns the previous score. -0 is stored as 0 (Redis prints it as 0).
-    pub fn insert(&mut self, member: &[u8], score: f64) -> Option<f64> {
-        let score = if score == 0.0 { 0.0 } else { score };
+impl ZSetTable {
+    fn insert(&mut self, member: &[u8], score: f64) -> Option<f64> {
         match self.scores.get_mut(member) {
             Some(old) => {
                 let prev = *old;
@@ -67,56 +47,229 @@ impl ZSet {
             None => {
                 let key: Bytes = member.into();
                 self.scores.insert(key.clone(), score);
-                if self.scores.len() > LISTPACK_MAX_ENTRIES || member.len() > LISTPACK_MAX_VALUE {
-                    self.outgrew_listpack = true;
-                }
                 self.order.insert((Score(score), key));
                 None
             }
         }
     }
+}
+
+/// Sorted set: a listpack (`Packed` member, score, member, score, ... in (score, member) order,
+/// scores as 8 raw bytes) below `zset-max-listpack-*`, else a `ZSetTable`; converted one way.
+#[derive(Debug, Clone)]
+pub enum ZSet {
+    Packed(Packed),
+    Table(Box<ZSetTable>),
+}
+
+impl Default for ZSet {
+    fn default() -> Self {
+        ZSet::Packed(Packed::default())
+    }
+}
+
+fn score_of(raw: &[u8]) -> f64 {
+    f64::from_le_bytes(raw.try_into().expect("8-byte score"))
+}
+
+/// Ascending (member, score) iterator of either encoding.
+pub enum ZIter<'a> {
+    Packed(std::vec::IntoIter<(&'a [u8], f64)>),
+    Table(std::collections::btree_set::Iter<'a, (Score, Bytes)>),
+}
+
+impl<'a> Iterator for ZIter<'a> {
+    type Item = (&'a [u8], f64);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            ZIter::Packed(it) => it.next(),
+            ZIter::Table(it) => it.next().map(|(s, m)| (&**m, s.0)),
+        }
+    }
+}
+
+impl DoubleEndedIterator for ZIter<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        match self {
+            ZIter::Packed(it) => it.next_back(),
+            ZIter::Table(it) => it.next_back().map(|(s, m)| (&**m, s.0)),
+        }
+    }
+}
+
+/// (offset of the member, member, score) of each pair of a packed zset.
+fn pairs(p: &Packed) -> impl Iterator<Item = (usize, &[u8], f64)> {
+    let mut it = p.entries();
+    std::iter::from_fn(move || {
+        let (at, m) = it.next()?;
+        let (_, s) = it.next().expect("a score follows each member");
+        Some((at, m, score_of(s)))
+    })
+}
+
+impl ZSet {
+    /// The encoding for a new zset about to get `size_hint` pairs whose longest member has
+    /// `max_len` bytes (Redis's `zsetTypeCreate`).
+    pub fn create(size_hint: usize, max_len: usize, lim: &EncodingLimits) -> ZSet {
+        if size_hint <= lim.zset_max_listpack_entries && max_len <= lim.zset_max_listpack_value {
+            ZSet::default()
+        } else {
+            ZSet::Table(Box::default())
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            ZSet::Packed(p) => p.len() / 2,
+            ZSet::Table(t) => t.scores.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Redis's OBJECT ENCODING name.
+    pub fn encoding(&self) -> &'static str {
+        match self {
+            ZSet::Packed(_) => "listpack",
+            ZSet::Table(_) => "skiplist",
+        }
+    }
+
+    /// Whether ZSCAN returns it whole, scores as stored (a listpack in Redis).
+    pub fn is_compact(&self) -> bool {
+        matches!(self, ZSet::Packed(_))
+    }
+
+    pub fn score(&self, member: &[u8]) -> Option<f64> {
+        match self {
+            ZSet::Packed(p) => pairs(p).find(|(_, m, _)| *m == member).map(|(_, _, s)| s),
+            ZSet::Table(t) => t.scores.get(member).copied(),
+        }
+    }
+
+    fn to_table(&mut self) {
+        if let ZSet::Packed(p) = self {
+            let mut t = ZSetTable::default();
+            for (_, m, s) in pairs(p) {
+                t.insert(m, s);
+            }
+            *self = ZSet::Table(Box::new(t));
+        }
+    }
+
+    /// Inserts or updates; returns the previous score. -0 is stored as 0 (Redis prints it as 0).
+    /// A new member that would pass the entry or value limit converts to a table first.
+    pub fn insert(&mut self, member: &[u8], score: f64, lim: &EncodingLimits) -> Option<f64> {
+        let score = if score == 0.0 { 0.0 } else { score };
+        if let ZSet::Packed(p) = self {
+            let found = pairs(p).find(|(_, m, _)| *m == member).map(|(at, _, s)| (at, s));
+            match found {
+                Some((_, prev)) if prev == score => return Some(prev),
+                Some((at, prev)) => {
+                    let end = p.end_of(p.end_of(at));
+                    p.remove_range(at, end, 2);
+                    Self::packed_insert(p, member, score);
+                    return Some(prev);
+                }
+                None if p.len() / 2 < lim.zset_max_listpack_entries
+                    && member.len() <= lim.zset_max_listpack_value =>
+                {
+                    Self::packed_insert(p, member, score);
+                    return None;
+                }
+                None => self.to_table(),
+            }
+        }
+        let ZSet::Table(t) = self else { unreachable!("converted") };
+        t.insert(member, score)
+    }
+
+    /// Inserts a new pair at its place in (score, member) order.
+    fn packed_insert(p: &mut Packed, member: &[u8], score: f64) {
+        let key = (Score(score), member);
+        let at = pairs(p).find(|&(_, m, s)| (Score(s), m) > key).map_or(p.end(), |(at, _, _)| at);
+        p.insert_at(at, &[member, &score.to_le_bytes()]);
+    }
 
     pub fn remove(&mut self, member: &[u8]) -> bool {
-        match self.scores.swap_remove(member) {
-            Some(s) => {
-                self.order.remove(&(Score(s), member.into()));
+        match self {
+            ZSet::Packed(p) => {
+                let Some((at, _, _)) = pairs(p).find(|(_, m, _)| *m == member) else { return false };
+                let end = p.end_of(p.end_of(at));
+                p.remove_range(at, end, 2);
                 true
             }
-            None => false,
+            ZSet::Table(t) => match t.scores.swap_remove(member) {
+                Some(s) => {
+                    t.order.remove(&(Score(s), member.into()));
+                    true
+                }
+                None => false,
+            },
         }
     }
 
     /// 0-based rank in ascending order.
     pub fn rank(&self, member: &[u8]) -> Option<usize> {
-        let s = self.score(member)?;
-        Some(self.order.range(..(Score(s), Bytes::from(member))).count())
+        match self {
+            ZSet::Packed(p) => pairs(p).position(|(_, m, _)| m == member),
+            ZSet::Table(t) => {
+                let s = *t.scores.get(member)?;
+                Some(t.order.range(..(Score(s), Bytes::from(member))).count())
+            }
+        }
     }
 
     /// Ascending iterator over (member, score).
-    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&[u8], f64)> {
-        self.order.iter().map(|(s, m)| (&**m, s.0))
+    pub fn iter(&self) -> ZIter<'_> {
+        match self {
+            ZSet::Packed(p) => ZIter::Packed(pairs(p).map(|(_, m, s)| (m, s)).collect::<Vec<_>>().into_iter()),
+            ZSet::Table(t) => ZIter::Table(t.order.iter()),
+        }
     }
 
-    /// Whether Redis would scan this zset as a skiplist (paged, "%.17g" scores).
-    pub fn outgrew_listpack(&self) -> bool {
-        self.outgrew_listpack
-    }
-
-    /// One ZSCAN step over the member table (see `ScanMap::scan`).
+    /// One ZSCAN step over the member table (see `ScanMap::scan`); a packed zset is visited whole.
     pub fn scan<'a>(&'a self, cursor: u64, mut visit: impl FnMut(&'a [u8], f64)) -> u64 {
-        self.scores.scan(cursor, |m, s| visit(m, *s))
+        match self {
+            ZSet::Packed(p) => {
+                pairs(p).for_each(|(_, m, s)| visit(m, s));
+                0
+            }
+            ZSet::Table(t) => t.scores.scan(cursor, |m, s| visit(m, *s)),
+        }
+    }
+
+    fn pop_packed(p: &mut Packed, last: bool) -> Option<(Bytes, f64)> {
+        let (at, m, s) = if last { pairs(p).last()? } else { pairs(p).next()? };
+        let m: Bytes = m.into();
+        let end = p.end_of(p.end_of(at));
+        p.remove_range(at, end, 2);
+        Some((m, s))
     }
 
     pub fn pop_min(&mut self) -> Option<(Bytes, f64)> {
-        let (s, m) = self.order.pop_first()?;
-        self.scores.swap_remove(&m);
-        Some((m, s.0))
+        match self {
+            ZSet::Packed(p) => Self::pop_packed(p, false),
+            ZSet::Table(t) => {
+                let (s, m) = t.order.pop_first()?;
+                t.scores.swap_remove(&m);
+                Some((m, s.0))
+            }
+        }
     }
 
     pub fn pop_max(&mut self) -> Option<(Bytes, f64)> {
-        let (s, m) = self.order.pop_last()?;
-        self.scores.swap_remove(&m);
-        Some((m, s.0))
+        match self {
+            ZSet::Packed(p) => Self::pop_packed(p, true),
+            ZSet::Table(t) => {
+                let (s, m) = t.order.pop_last()?;
+                t.scores.swap_remove(&m);
+                Some((m, s.0))
+            }
+        }
     }
 }
 
@@ -148,5 +301,72 @@ impl Stream {
 
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lim(entries: usize, value: usize) -> EncodingLimits {
+        EncodingLimits {
+            zset_max_listpack_entries: entries,
+            zset_max_listpack_value: value,
+            ..EncodingLimits::default()
+        }
+    }
+
+    #[test]
+    fn conversions_follow_redis() {
+        // Observed on Redis 8.0.2 (zset-max-listpack-entries 2, -value 5).
+        let l = lim(2, 5);
+        assert_eq!(ZSet::create(3, 1, &l).encoding(), "skiplist", "3 pairs, even if they dedup");
+        assert_eq!(ZSet::create(1, 6, &l).encoding(), "skiplist");
+        let mut z = ZSet::create(1, 1, &l);
+        z.insert(b"a", 1.0, &l);
+        z.insert(b"b", 2.0, &l);
+        z.insert(b"a", 5.0, &l);
+        assert_eq!(z.encoding(), "listpack");
+        z.insert(b"c", 3.0, &l);
+        assert_eq!(z.encoding(), "skiplist");
+        let mut z = ZSet::create(1, 1, &l);
+        z.insert(b"a", 1.0, &l);
+        z.insert(b"abcdef", 1.0, &l);
+        assert_eq!(z.encoding(), "skiplist");
+        assert_eq!(ZSet::create(1, 1, &lim(0, 64)).encoding(), "skiplist");
+    }
+
+    #[test]
+    fn both_encodings_answer_the_same() {
+        for l in [EncodingLimits::default(), lim(0, 0), lim(3, 64)] {
+            let mut z = ZSet::default();
+            for (m, s) in [(&b"b"[..], 2.0), (b"a", 2.0), (b"c", -1.0), (b"d", f64::INFINITY), (b"c", 3.0)] {
+                z.insert(m, s, &l);
+            }
+            assert_eq!(z.insert(b"e", -0.0, &l), None);
+            let order: Vec<(&[u8], f64)> = z.iter().collect();
+            assert_eq!(
+                order,
+                vec![(&b"e"[..], 0.0), (b"a", 2.0), (b"b", 2.0), (b"c", 3.0), (b"d", f64::INFINITY)],
+                "{l:?}"
+            );
+            assert_eq!(z.iter().next_back().unwrap().0, b"d");
+            assert_eq!(z.rank(b"b"), Some(2));
+            assert_eq!(z.score(b"c"), Some(3.0));
+            assert!(z.remove(b"a") && !z.remove(b"a"));
+            assert_eq!(z.pop_min().unwrap().0.as_ref(), b"e");
+            assert_eq!(z.pop_max().unwrap().0.as_ref(), b"d");
+            let mut seen = Vec::new();
+            let mut cursor = 0;
+            loop {
+                cursor = z.scan(cursor, |m, s| seen.push((m.to_vec(), s)));
+                if cursor == 0 {
+                    break;
+                }
+            }
+            seen.sort_by(|a, b| a.0.cmp(&b.0));
+            assert_eq!(seen, vec![(b"b".to_vec(), 2.0), (b"c".to_vec(), 3.0)]);
+            assert_eq!(z.len(), 2);
+        }
     }
 }
