@@ -359,8 +359,9 @@ mod tests {
 
     #[test]
     fn encoding_thresholds_parse() {
-        let c = Config::parse("[encoding]\nset_max_intset_entries = 0\nzset_max_listpack_value = 1000\n", "t")
-            .unwrap();
+        let c =
+            Config::parse("[encoding]\nset_max_intset_entries = 0\nzset_max_listpack_value = 1000\n", "t")
+                .unwrap();
         assert_eq!(c.set_max_intset_entries, 0);
         assert_eq!(c.zset_max_listpack_value, 1000);
         assert_eq!(c.hash_max_listpack_entries, 128);

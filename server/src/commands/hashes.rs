@@ -27,11 +27,7 @@ fn hash_mut<'c>(ctx: &'c mut Ctx<'_, '_>, key: &[u8]) -> Option<HashAndOut<'c>> 
 
 /// Read access to the hash at `key` (None when missing; counted as a hit or miss); replies
 /// WRONGTYPE for other types.
-fn with_hash(
-    ctx: &mut Ctx<'_, '_>,
-    key: &[u8],
-    f: impl FnOnce(Option<&mut HashValue>, &mut Vec<u8>),
-) {
+fn with_hash(ctx: &mut Ctx<'_, '_>, key: &[u8], f: impl FnOnce(Option<&mut HashValue>, &mut Vec<u8>)) {
     with_hash_lookup(ctx, key, true, f);
 }
 

@@ -1,6 +1,5 @@
 //! LPUSH RPUSH LPUSHX RPUSHX LPOP RPOP LLEN LRANGE LINDEX LSET LREM LTRIM LINSERT.
 
-
 use crate::commands::table::{
     clamp_range, eq_ic, int_arg, wrongtype, Args, Ctx, NOT_INTEGER, NO_SUCH_KEY, OUT_OF_RANGE, SYNTAX,
 };

@@ -6,8 +6,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::commands::table::{arity_error, eq_ic, glob_match, lookup, Args, Ctx, KeySpec, COMMANDS, SYNTAX};
 use crate::commands::table::{F_DENYOOM, F_FAST, F_NO_AUTH, F_READONLY, F_WRITE};
 use crate::config::KNOBS;
-use crate::session::shared::{LiveEncoding, ENCODING_KNOBS};
 use crate::protocol::reply::Reply;
+use crate::session::shared::{LiveEncoding, ENCODING_KNOBS};
 
 fn command_info(out: &mut Vec<u8>, spec: &crate::commands::table::CommandSpec) {
     out.array(10);

@@ -14,7 +14,8 @@ pub fn sadd(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
     }
     let lim = ctx.limits();
     let shard = ctx.shard(k);
-    let entry = shard.get_or_insert_with(k, || Value::Set(SetValue::create(args.get(2), args.len() - 2, &lim)));
+    let entry =
+        shard.get_or_insert_with(k, || Value::Set(SetValue::create(args.get(2), args.len() - 2, &lim)));
     let Value::Set(set) = &mut entry.value else { unreachable!("checked above") };
     let mut added = 0;
     for m in args.from(2) {

@@ -281,8 +281,7 @@ impl IntSet {
         let n = self.len();
         if self.buf.is_empty() || need > self.width() {
             let w = need.max(self.width());
-            let mut buf = Vec::with_capacity(1 + (n + 1) * w);
-            buf.resize(1 + (n + 1) * w, 0);
+            let mut buf = vec![0; 1 + (n + 1) * w];
             buf[0] = w as u8;
             for i in 0..n {
                 let x = self.get(i);

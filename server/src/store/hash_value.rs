@@ -73,7 +73,7 @@ impl HashValue {
         self.get(field).is_some()
     }
 
-    fn to_table(&mut self) {
+    fn convert_to_table(&mut self) {
         if let HashValue::Packed(p) = self {
             let mut t: Map<Bytes, Vec<u8>> = Map::default();
             {
@@ -90,7 +90,7 @@ impl HashValue {
     /// (Redis's `hashTypeTryConversion` sizes for them, duplicates or not).
     pub fn prepare(&mut self, pairs: usize, lim: &EncodingLimits) {
         if pairs > lim.hash_max_listpack_entries {
-            self.to_table();
+            self.convert_to_table();
         }
     }
 
@@ -98,7 +98,7 @@ impl HashValue {
     /// or an entry count over the entry limit, converts to a table (Redis's `hashTypeSet`).
     pub fn insert(&mut self, field: &[u8], value: &[u8], lim: &EncodingLimits) -> bool {
         if field.len() > lim.hash_max_listpack_value || value.len() > lim.hash_max_listpack_value {
-            self.to_table();
+            self.convert_to_table();
         }
         match self {
             HashValue::Packed(p) => {
@@ -108,7 +108,7 @@ impl HashValue {
                 }
                 p.push(&[field, value]);
                 if p.len() / 2 > lim.hash_max_listpack_entries {
-                    self.to_table();
+                    self.convert_to_table();
                 }
                 true
             }
@@ -214,7 +214,10 @@ mod tests {
                 }
             }
             seen.sort();
-            assert_eq!(seen, vec![(b"f1".to_vec(), b"again".to_vec()), (b"long-field".to_vec(), b"x".to_vec())]);
+            assert_eq!(
+                seen,
+                vec![(b"f1".to_vec(), b"again".to_vec()), (b"long-field".to_vec(), b"x".to_vec())]
+            );
             assert!(h.remove(b"f1") && h.remove(b"long-field"));
             assert!(h.is_empty());
         }

@@ -66,7 +66,7 @@ impl SetValue {
     }
 
     /// Converts to a hash table.
-    fn to_table(&mut self) {
+    fn convert_to_table(&mut self) {
         let mut t: Set<Bytes> = Set::default();
         self.for_each(|m| {
             t.insert(m.into());
@@ -83,7 +83,7 @@ impl SetValue {
                         return false;
                     }
                     if s.len() > lim.set_max_intset_entries {
-                        self.to_table();
+                        self.convert_to_table();
                     }
                     return true;
                 }
@@ -100,7 +100,7 @@ impl SetValue {
                     p.push(&all);
                     *self = SetValue::Packed(p);
                 } else {
-                    self.to_table();
+                    self.convert_to_table();
                     let SetValue::Table(t) = self else { unreachable!("converted") };
                     t.insert(m.into());
                 }
@@ -113,7 +113,7 @@ impl SetValue {
                 if p.len() < lim.set_max_listpack_entries && m.len() <= lim.set_max_listpack_value {
                     p.push(&[m]);
                 } else {
-                    self.to_table();
+                    self.convert_to_table();
                     let SetValue::Table(t) = self else { unreachable!("converted") };
                     t.insert(m.into());
                 }
@@ -183,7 +183,7 @@ impl SetValue {
     }
 
     /// One SSCAN step over a hash table (see `ScanMap::scan`); a compact set is visited whole.
-    pub fn scan<'a>(&'a self, cursor: u64, mut visit: impl FnMut(&[u8])) -> u64 {
+    pub fn scan(&self, cursor: u64, mut visit: impl FnMut(&[u8])) -> u64 {
         match self {
             SetValue::Table(t) => t.scan(cursor, |m| visit(m)),
             compact => {

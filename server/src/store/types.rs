@@ -68,8 +68,36 @@ impl Default for ZSet {
     }
 }
 
+/// Decodes a packed score: 8 bytes are an f64, fewer a sign-extended little-endian integer.
 fn score_of(raw: &[u8]) -> f64 {
-    f64::from_le_bytes(raw.try_into().expect("8-byte score"))
+    if raw.len() == 8 {
+        return f64::from_le_bytes(raw.try_into().expect("8 bytes"));
+    }
+    let mut b = [0u8; 8];
+    b[..raw.len()].copy_from_slice(raw);
+    let shift = 64 - 8 * raw.len() as u32;
+    if raw.is_empty() {
+        0.0
+    } else {
+        ((i64::from_le_bytes(b) << shift) >> shift) as f64
+    }
+}
+
+/// Encodes a score for a packed zset into `buf`, returning its length: an integral score below
+/// 2^52 in magnitude as the fewest bytes of its two's complement (0 bytes for 0), else 8 f64 bytes.
+fn encode_score(score: f64, buf: &mut [u8; 8]) -> usize {
+    if score.fract() == 0.0 && score.abs() < (1u64 << 52) as f64 {
+        let v = score as i64;
+        let fits = |n: usize| {
+            let sh = 64 - 8 * n as u32;
+            (v << sh) >> sh == v
+        };
+        let n = if v == 0 { 0 } else { (1..=7).find(|&n| fits(n)).expect("under 2^52 fits in 7 bytes") };
+        buf[..n].copy_from_slice(&v.to_le_bytes()[..n]);
+        return n;
+    }
+    *buf = score.to_le_bytes();
+    8
 }
 
 /// Ascending (member, score) iterator of either encoding.
@@ -150,7 +178,7 @@ impl ZSet {
         }
     }
 
-    fn to_table(&mut self) {
+    fn convert_to_table(&mut self) {
         if let ZSet::Packed(p) = self {
             let mut t = ZSetTable::default();
             for (_, m, s) in pairs(p) {
@@ -180,7 +208,7 @@ impl ZSet {
                     Self::packed_insert(p, member, score);
                     return None;
                 }
-                None => self.to_table(),
+                None => self.convert_to_table(),
             }
         }
         let ZSet::Table(t) = self else { unreachable!("converted") };
@@ -191,7 +219,9 @@ impl ZSet {
     fn packed_insert(p: &mut Packed, member: &[u8], score: f64) {
         let key = (Score(score), member);
         let at = pairs(p).find(|&(_, m, s)| (Score(s), m) > key).map_or(p.end(), |(at, _, _)| at);
-        p.insert_at(at, &[member, &score.to_le_bytes()]);
+        let mut buf = [0u8; 8];
+        let n = encode_score(score, &mut buf);
+        p.insert_at(at, &[member, &buf[..n]]);
     }
 
     pub fn remove(&mut self, member: &[u8]) -> bool {
@@ -226,7 +256,9 @@ impl ZSet {
     /// Ascending iterator over (member, score).
     pub fn iter(&self) -> ZIter<'_> {
         match self {
-            ZSet::Packed(p) => ZIter::Packed(pairs(p).map(|(_, m, s)| (m, s)).collect::<Vec<_>>().into_iter()),
+            ZSet::Packed(p) => {
+                ZIter::Packed(pairs(p).map(|(_, m, s)| (m, s)).collect::<Vec<_>>().into_iter())
+            }
             ZSet::Table(t) => ZIter::Table(t.order.iter()),
         }
     }
@@ -314,6 +346,20 @@ mod tests {
             zset_max_listpack_value: value,
             ..EncodingLimits::default()
         }
+    }
+
+    #[test]
+    fn packed_scores_round_trip() {
+        for s in [0.0, 1.0, -1.0, 127.0, 128.0, -129.0, 65535.0, 1e15, -4503599627370495.0, 0.5, 1e300, f64::INFINITY] {
+            let mut buf = [0u8; 8];
+            let n = encode_score(s, &mut buf);
+            assert_eq!(score_of(&buf[..n]), s, "{s}");
+        }
+        let mut buf = [0u8; 8];
+        assert_eq!(encode_score(0.0, &mut buf), 0);
+        assert_eq!(encode_score(100.0, &mut buf), 1);
+        assert_eq!(encode_score(-200.0, &mut buf), 2);
+        assert_eq!(encode_score(0.25, &mut buf), 8);
     }
 
     #[test]
