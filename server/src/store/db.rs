@@ -6,6 +6,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::store::hash_value::HashValue;
+use crate::store::key::Key;
 use crate::store::set_value::SetValue;
 use crate::store::types::{Stream, ZSet};
 
@@ -150,14 +151,14 @@ impl Drop for CommandClock {
 
 /// The tables of a flushed partition, owned until dropped.
 pub struct ShardTables {
-    _map: Map<Bytes, Entry>,
+    _map: Map<Key, Entry>,
     _volatile: Set<Bytes>,
 }
 
 /// One keyspace partition.
 #[derive(Default)]
 pub struct Shard {
-    map: Map<Bytes, Entry>,
+    map: Map<Key, Entry>,
     /// Keys with a TTL, sampled by the active expiry cycle.
     volatile: Set<Bytes>,
     pub expired_keys: u64,
@@ -184,7 +185,7 @@ impl Shard {
         let at = self.map[idx].expire_at;
         if at != 0 && at <= now_ms() {
             let (k, _) = self.map.swap_remove_index(idx).expect("index in range");
-            self.volatile.swap_remove(&k);
+            self.volatile.swap_remove(k.as_bytes());
             self.expired_keys += 1;
             true
         } else {
@@ -276,7 +277,7 @@ impl Shard {
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         let (_, k, e) = self.map.swap_remove_full(key)?;
         if e.expire_at != 0 {
-            self.volatile.swap_remove(&k);
+            self.volatile.swap_remove(k.as_bytes());
             if e.expire_at <= now_ms() {
                 self.expired_keys += 1;
                 return None;
@@ -343,9 +344,9 @@ impl Shard {
             }
             let i = rng.below(self.volatile.len());
             let key = self.volatile.get_index(i).expect("index in range").clone();
-            let due = self.map.get(&key).map(|e| e.expire_at != 0 && e.expire_at <= now).unwrap_or(true);
+            let due = self.map.get(&key[..]).map(|e| e.expire_at != 0 && e.expire_at <= now).unwrap_or(true);
             if due {
-                self.map.swap_remove(&key);
+                self.map.swap_remove(&key[..]);
                 self.volatile.swap_remove_index(i);
                 self.expired_keys += 1;
                 expired += 1;

@@ -3,6 +3,7 @@
 pub mod compact;
 pub mod db;
 pub mod hash_value;
+pub mod key;
 pub mod reclaim;
 pub mod scan_map;
 pub mod set_value;
