@@ -350,7 +350,20 @@ mod tests {
 
     #[test]
     fn packed_scores_round_trip() {
-        for s in [0.0, 1.0, -1.0, 127.0, 128.0, -129.0, 65535.0, 1e15, -4503599627370495.0, 0.5, 1e300, f64::INFINITY] {
+        for s in [
+            0.0,
+            1.0,
+            -1.0,
+            127.0,
+            128.0,
+            -129.0,
+            65535.0,
+            1e15,
+            -4503599627370495.0,
+            0.5,
+            1e300,
+            f64::INFINITY,
+        ] {
             let mut buf = [0u8; 8];
             let n = encode_score(s, &mut buf);
             assert_eq!(score_of(&buf[..n]), s, "{s}");
