@@ -60,6 +60,13 @@ SERVER_RANGES: dict[str, tuple[int, int]] = {
     "buffers.max_reply_size": (65536, 4_294_967_296),
     "batching.min_pipeline_buffer": (0, 16_777_216),
     "batching.batch_threshold": (1, 65536),
+    "encoding.set_max_intset_entries": (0, 1_073_741_824),
+    "encoding.set_max_listpack_entries": (0, 1_073_741_824),
+    "encoding.set_max_listpack_value": (0, 1_073_741_824),
+    "encoding.hash_max_listpack_entries": (0, 1_073_741_824),
+    "encoding.hash_max_listpack_value": (0, 1_073_741_824),
+    "encoding.zset_max_listpack_entries": (0, 1_073_741_824),
+    "encoding.zset_max_listpack_value": (0, 1_073_741_824),
 }
 
 
