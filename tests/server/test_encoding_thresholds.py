@@ -56,7 +56,11 @@ settings.register_profile(
     deadline=None,
     max_examples=EXAMPLES,
     database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
 )
 
 
@@ -69,7 +73,10 @@ def differ(redis8: RunningServer, ours: RunningServer) -> Iterator[Differ]:
 def configure(differ: Differ, profile: tuple[int, int, int]) -> None:
     """Give both servers the same thresholds."""
     for name, which in SETTINGS.items():
-        assert differ.both(("CONFIG", "SET", name, str(profile[which]))) == (Simple(b"OK"), Simple(b"OK"))
+        assert differ.both(("CONFIG", "SET", name, str(profile[which]))) == (
+            Simple(b"OK"),
+            Simple(b"OK"),
+        )
 
 
 def members(profile: tuple[int, int, int]) -> st.SearchStrategy[str]:
@@ -117,9 +124,13 @@ def steps(profile: tuple[int, int, int]) -> st.SearchStrategy[tuple[str, ...]]:
         st.builds(lambda k, ms: ("SADD", k, *ms), key, few),
         st.builds(lambda k, ms: ("SREM", k, *ms), key, few),
         st.builds(lambda k, ms: ("SMISMEMBER", k, *ms), key, few),
-        st.builds(lambda k, ms: ("HSET", k, *(x for m in ms for x in (m, m[::-1] + "v"))), key, few),
+        st.builds(
+            lambda k, ms: ("HSET", k, *(x for m in ms for x in (m, m[::-1] + "v"))), key, few
+        ),
         st.builds(lambda k, f, v: ("HSETNX", k, f, v), key, member, member),
-        st.builds(lambda k, f, n: ("HINCRBY", k, f, str(n)), key, member, st.integers(-(10**12), 10**12)),
+        st.builds(
+            lambda k, f, n: ("HINCRBY", k, f, str(n)), key, member, st.integers(-(10**12), 10**12)
+        ),
         st.builds(lambda k, ms: ("HDEL", k, *ms), key, few),
         st.builds(lambda k, f: ("HGET", k, f), key, member),
         st.builds(
