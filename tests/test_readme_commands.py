@@ -279,7 +279,16 @@ def head_to_head(s: Session, argv: list[str]) -> Outcome:
 
 
 #: A space audit's short form: the mock landscape, one param, two values, two default repeats.
-MOCK_AUDIT = ("--runner", "mock", "--values", "2", "--default-repeats", "2", "--param", "threads")
+MOCK_AUDIT = (
+    "--runner",
+    "mock",
+    "--values",
+    "2",
+    "--default-repeats",
+    "2",
+    "--param",
+    "num_shards",
+)
 
 
 def space_audit(s: Session, argv: list[str]) -> Outcome:

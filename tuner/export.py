@@ -1,18 +1,37 @@
-"""Write a chosen config in the server's own format (nested TOML from dotted keys).
+"""Write a chosen config in the target's own config format (TOML, redis.conf or JSON).
 
-The file holds runtime params only, ready for ``--config`` or to copy to
-``perf_config.toml``; build params, fitness and CI go in the comment header, since the
-server cannot change its allocator or profile at runtime.
+The file holds runtime params only, in the format the spec's ``target.config_format``
+names (TOML when the target takes no file), so it is ready for the server's config
+argument; build params, fitness, CI, the params the target takes by flag or environment,
+and how to start the server with it go in the comment header (JSON has none).
 """
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from tuner.runners.config_file import render
 from tuner.spec import StudySpec
+
+__all__ = ["config_header", "export_format", "export_name", "render_config", "write_config"]
+
+#: The file name's suffix per format.
+_SUFFIX = {"toml": ".toml", "redis": ".conf", "json": ".json"}
+
+
+def export_format(spec: StudySpec | None) -> str:
+    """The format an exported config is written in: the target's config file's, else TOML."""
+    if spec is None or not spec.target.config_file:
+        return "toml"
+    return spec.target.config_format
+
+
+def export_name(spec: StudySpec | None) -> str:
+    """``best_config`` with the suffix of :func:`export_format`."""
+    return "best_config" + _SUFFIX[export_format(spec)]
 
 
 def config_header(
@@ -44,20 +63,50 @@ def config_header(
                 if args:
                     extra = f"  (build args: {' '.join(args)})"
             lines.append(f"  {name} = {value!r}{extra}")
-    lines.append("Use: redis-server-optimized --config THIS_FILE, or copy to perf_config.toml.")
+    lines.extend(_usage(choice, spec))
     return lines
 
 
-def render_config(config: Mapping[str, Any], header: list[str] | None = None) -> str:
-    """TOML text: ``# header`` lines, then nested tables from dotted keys."""
+def _usage(choice: Mapping[str, Any], spec: StudySpec | None) -> list[str]:
+    """How to start the target with this file, and the params the file cannot hold."""
+    if spec is None:
+        return ["Use: redis-server-optimized --config THIS_FILE, or copy to perf_config.toml."]
+    target = spec.target
+    config = choice.get("config") or {}
+    outside = sorted(n for n in config if n not in target.file_params)
+    lines = []
+    if outside:
+        lines.append("Taken by flag or environment, not in this file (see target.args/env):")
+        lines.extend(f"  {name} = {config[name]!r}" for name in outside)
+    args = shlex.join(
+        a.replace("{config}", "THIS_FILE").replace("{port}", "6379") for a in target.args
+    )
+    lines.append(f"Use: {Path(target.binary).name} {args}".rstrip())
+    return lines
+
+
+def render_config(
+    config: Mapping[str, Any], header: list[str] | None = None, spec: StudySpec | None = None
+) -> str:
+    """``# header`` lines (not in JSON), then the file's params in :func:`export_format`."""
+    config_format = export_format(spec)
+    if spec is not None and spec.target.config_file:
+        config = {k: v for k, v in config.items() if k in spec.target.file_params}
+    if config_format == "json":
+        return render(config, "json")
     comment = "".join(f"# {line}\n" if line else "#\n" for line in header or [])
-    return comment + ("\n" if comment else "") + render(config)
+    return comment + ("\n" if comment else "") + render(config, config_format)
 
 
-def write_config(path: Path, config: Mapping[str, Any], header: list[str] | None = None) -> Path:
+def write_config(
+    path: Path,
+    config: Mapping[str, Any],
+    header: list[str] | None = None,
+    spec: StudySpec | None = None,
+) -> Path:
     """Write :func:`render_config` output to ``path`` (parents created)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_config(config, header))
+    path.write_text(render_config(config, header, spec))
     return path
 
 

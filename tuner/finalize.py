@@ -13,7 +13,7 @@ A finalist wins only if its gain is significant after Holm's correction over the
 comparisons (one-sided, at (1 - confidence) / 2) and at least ``budget.min_gain_pct``;
 otherwise the default is exported, saying by how much the best finalist did (not) beat it.
 Results go to study user_attrs ``finalists`` and ``winner`` and to
-``studies/NAME/best_config.toml``.
+``studies/NAME/best_config.toml`` (``.conf``/``.json`` for a redis- or JSON-format target).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from benchmark import pooling, stats
 from benchmark.significance import holm
-from tuner.export import config_header, write_config
+from tuner.export import config_header, export_name, write_config
 from tuner.runners.base import Candidate, Runner, TrialFailure
 from tuner.spec import MEMORY_OUTCOMES, StudySpec
 from tuner.study import ProgressSink, measurement_fields, study_dir
@@ -182,8 +182,8 @@ def finalize_study(
     if winner is None:
         sink.message("no finalist could be measured: no winner")
         return None
-    path = (out_dir or study_dir(study.study_name)) / "best_config.toml"
-    write_config(path, winner["config"], config_header(study.study_name, winner, spec))
+    path = (out_dir or study_dir(study.study_name)) / export_name(spec)
+    write_config(path, winner["config"], config_header(study.study_name, winner, spec), spec)
     winner["path"] = str(path)
     study.set_user_attr("winner", winner)
     sink.message(

@@ -141,13 +141,13 @@ def test_a_config_the_server_rejects_fails_the_trial_with_its_log(
 ) -> None:
     spec = load_spec(compose_spec())
     runtime, build = spec.split(spec.defaults())
-    bad = {**runtime, "response_pool.capacity": 100000}  # beyond the server's 65536
+    bad = {**runtime, "num_shards": 5000}  # beyond the server's 1024
     runner = ComposeRunner(spec, work_dir=tmp_path / "work")
     try:
         with pytest.raises(TrialFailure) as caught:
             runner.evaluate(Candidate(runtime=bad, build=build))
         assert "exited at start" in caught.value.reason, caught.value.reason
-        assert "response_pool.capacity = 100000 is out of range (allowed: 0 to 65536)" in (
+        assert "num_shards = 5000 is out of range (allowed: 1 to 1024)" in (
             caught.value.log_tail
         ), caught.value.log_tail
         # The failed trial's containers are gone; the next good trial still runs.
@@ -168,11 +168,11 @@ def test_config_is_copied_into_the_container_for_a_remote_engine(
     runtime, build = spec.split(spec.defaults())
     runner = ComposeRunner(spec, work_dir=tmp_path / "work", config_transport="copy")
     try:
-        bad = {**runtime, "response_pool.capacity": 100000}
+        bad = {**runtime, "num_shards": 5000}
         # The server reads the copied file: the invalid value reaches it and it refuses.
         with pytest.raises(TrialFailure) as caught:
             runner.evaluate(Candidate(runtime=bad, build=build))
-        assert "response_pool.capacity = 100000 is out of range" in caught.value.log_tail
+        assert "num_shards = 5000 is out of range" in caught.value.log_tail
         m = runner.evaluate(Candidate(runtime=runtime, build=build))
         assert math.isfinite(m.fitness)
     finally:

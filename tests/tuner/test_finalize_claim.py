@@ -84,3 +84,29 @@ def test_no_claim_while_a_search_trial_runs(
     assert isinstance(granted, FinalizeClaim)
     with granted:
         pass
+
+
+def test_a_worker_that_measured_nothing_does_not_finalize_a_finalized_study_again(
+    tuner_env: Path, make_spec: Callable[..., Path]
+) -> None:
+    """A peer measured one more trial after the claim (finalized at 1, budget now 2): a
+    worker started after the search ended refuses, naming the finalize; one that measured
+    the new trial may re-finalize (the new trial may be the best)."""
+    spec = load_spec(make_spec())
+    study = open_study(spec, open_storage(f"sqlite:///{tuner_env}/again.db"), study_name="a")
+    done = optuna.trial.create_trial(
+        state=TrialState.COMPLETE, value=1.0, params={}, distributions={}
+    )
+    study.add_trial(done)
+    first = claim_finalize(study, 1)
+    assert isinstance(first, FinalizeClaim)
+    with first:
+        study.set_user_attr("finalized_at", 1)
+    study.add_trial(done)
+    late = claim_finalize(study, 2, measured_here=False)
+    assert isinstance(late, FinalizeRefused)
+    assert late.message == f"already finalized by worker {worker_id()} at 1 trials"
+    peer = claim_finalize(study, 2, measured_here=True)
+    assert isinstance(peer, FinalizeClaim)
+    with peer:
+        pass

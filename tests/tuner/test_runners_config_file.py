@@ -44,3 +44,22 @@ def test_conflicting_or_bad_keys_are_named() -> None:
         nest({"a..b": 1})
     with pytest.raises(ConfigFileError, match="'x': list"):
         render({"x": [1, 2]})
+
+
+@pytest.mark.parametrize("config_format", ["toml", "redis", "json"])
+def test_parse_reads_back_what_render_wrote(config_format: str) -> None:
+    params = {"hz": 22, "ratio": 0.5, "activedefrag": "no", "dir": 'a "b"\\c\n\x01 é'}
+    if config_format != "redis":
+        params["pool.capacity"] = 448
+    from tuner.runners.config_file import parse
+
+    assert parse(render(params, config_format), config_format) == params
+
+
+def test_parse_names_a_bad_line() -> None:
+    from tuner.runners.config_file import parse
+
+    with pytest.raises(ConfigFileError, match="line 2: 'hz' has no value"):
+        parse("io-threads 1\nhz\n", "redis")
+    with pytest.raises(ConfigFileError, match="line 1: unbalanced quotes"):
+        parse('dir "abc\n', "redis")

@@ -10,6 +10,7 @@ it is not installed, since .ci/setup does not build it).
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -80,3 +81,55 @@ def test_valkey_directives_exist_with_valkey_defaults(tmp_path: Path) -> None:
         pytest.skip("Valkey 8.1 is not installed (bash .ci/install valkey)")
     got = _read_back(VALKEY, binary, tmp_path)
     assert {n: g for n, (w, g) in got.items() if w != g} == {}
+
+
+def test_an_exported_redis8_config_is_a_redis_conf_that_redis_starts_with(tmp_path: Path) -> None:
+    """Export writes the target's format (redis.conf lines, named .conf), Redis 8.0.2 starts
+    with it and reports the values, and `tuner compare` reads the same file back."""
+    import subprocess
+
+    from tests.postgres_fixture import free_port
+    from tuner.cli.compare import read_config
+    from tuner.export import config_header, export_name, write_config
+    from tuner.runners.config_file import parse
+
+    spec = load_spec(REDIS8_SELF)
+    binary = Path(spec.target.binary)
+    if not binary.is_file():
+        if os.environ.get("REQUIRE_REAL_SERVERS") == "1":
+            pytest.fail(f"REQUIRE_REAL_SERVERS=1 but {binary} is missing")
+        pytest.skip(f"{binary} is missing (bash .ci/install redis8)")
+    config = {p.name: p.default for p in spec.runtime_params}
+    config.update({"hz": 22, "activedefrag": "no", "zset-max-listpack-entries": 512})
+    choice = {"label": "trial 7", "config": config, "fitness": 105.9, "ci_low": 96.4}
+    assert export_name(spec) == "best_config.conf"
+    path = write_config(
+        tmp_path / export_name(spec), config, config_header("s", choice, spec), spec
+    )
+    text = path.read_text()
+    assert "# Use: redis-server THIS_FILE --port 6379" in text
+    assert "\nhz 22\n" in text and "[" not in text.split("\n\n", 1)[1]
+    assert parse(text, "redis") == config
+    assert read_config(path, spec) == config
+    port = free_port()
+    server = subprocess.Popen(
+        [str(binary), str(path), "--port", str(port), "--bind", "127.0.0.1", "--save", ""],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        client = redis.Redis(port=port, socket_timeout=5, retry_on_timeout=True)
+        for _ in range(200):
+            assert server.poll() is None, "redis-server refused the exported file"
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        assert client.config_get("hz") == {"hz": "22"}
+        assert client.config_get("zset-max-listpack-entries") == {
+            "zset-max-listpack-entries": "512"
+        }
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

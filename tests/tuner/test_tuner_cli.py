@@ -14,8 +14,8 @@ import pytest
 from typer.testing import CliRunner
 
 from tuner.cli import app
-from tuner.cli.bench import flatten
 from tuner.export import render_config
+from tuner.runners.config_file import flatten
 from tuner.spec import load_spec
 
 REPO = Path(__file__).resolve().parents[2]

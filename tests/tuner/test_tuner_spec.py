@@ -238,14 +238,17 @@ def test_defaults_and_split() -> None:
 
 def test_spec_defaults_are_the_servers_shipped_defaults() -> None:
     # The "default" finalist must be the server as shipped: server/perf_config.toml.
-    from tuner.cli.bench import flatten
+    from tuner.runners.config_file import flatten
 
     shipped = flatten(tomllib.loads((REPO / "server" / "perf_config.toml").read_text()))
     for path in (THROUGHPUT, PARETO, WIDE):
         runtime, _ = load_spec(path).split(load_spec(path).defaults())
         # A knob the spec does not search keeps the server's default (the config file's).
         assert runtime.items() <= shipped.items(), path.name
-    assert load_spec(PARETO).split(load_spec(PARETO).defaults())[0] == shipped
+    # The Pareto spec searches every knob but the compact-encoding thresholds, which no
+    # shipped spec searches until the knob sweep shows them live (server/KNOBS.md).
+    searched = {k: v for k, v in shipped.items() if not k.startswith("encoding.")}
+    assert load_spec(PARETO).split(load_spec(PARETO).defaults())[0] == searched
 
 
 def test_the_shipped_space_is_sized_to_the_machine() -> None:

@@ -13,7 +13,6 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from tuner.cli.bench import flatten
 from tuner.finalize import (
     MAX_ROUNDS,
     finalize_study,
@@ -23,6 +22,7 @@ from tuner.finalize import (
 )
 from tuner.runners import make_runner
 from tuner.runners.base import Candidate, Measurement, ProgressCallback
+from tuner.runners.config_file import flatten
 from tuner.samplers import SamplerError, make_sampler
 from tuner.signals import InterruptGuard
 from tuner.spec import StudySpec, load_spec

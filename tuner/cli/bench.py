@@ -25,20 +25,9 @@ from tuner.cli._common import (
     runner_session,
 )
 from tuner.runners.base import Candidate, TrialFailure
+from tuner.runners.config_file import flatten
 
-__all__ = ["bench_command", "flatten"]
-
-
-def flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}`` (the inverse of the config file's nesting)."""
-    flat: dict[str, Any] = {}
-    for key, value in table.items():
-        dotted = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(flatten(value, dotted + "."))
-        else:
-            flat[dotted] = value
-    return flat
+__all__ = ["bench_command"]
 
 
 @app.command("bench")

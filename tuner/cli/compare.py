@@ -76,14 +76,19 @@ def read_config(path: Path, spec: StudySpec, *, allow_unknown: bool = False) -> 
     (``target.workdir / target.config_path``, e.g. server/perf_config.toml). Raises
     ValueError naming the file and the problem.
     """
-    from tuner.cli.bench import flatten
+    from tuner.export import export_format
+    from tuner.runners.config_file import ConfigFileError, parse
 
     if not path.is_file():
         raise ValueError(f"{path}: no such file")
+    config_format = export_format(spec)
     try:
-        runtime = flatten(tomllib.loads(path.read_text()))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ValueError(f"{path}: not a TOML config file: {exc}") from None
+        runtime = parse(path.read_text(), config_format)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: cannot read it: {exc}") from None
+    except ConfigFileError as exc:
+        shown = {"toml": "TOML", "json": "JSON"}.get(config_format, "redis.conf-style")
+        raise ValueError(f"{path}: not a {shown} config file: {exc}") from None
     build = sorted(k for k in runtime if k.startswith("build."))
     if build:
         raise ValueError(
@@ -102,7 +107,7 @@ def read_config(path: Path, spec: StudySpec, *, allow_unknown: bool = False) -> 
 
 def target_knobs(spec: StudySpec) -> set[str]:
     """The spec's runtime params plus the keys of the target's own config file, if any."""
-    from tuner.cli.bench import flatten
+    from tuner.runners.config_file import flatten
 
     knobs = {p.name for p in spec.runtime_params}
     own = spec.target.workdir / spec.target.config_path

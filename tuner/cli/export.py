@@ -17,16 +17,21 @@ __all__ = ["export_command"]
 @study_app.command("export")
 def export_command(
     name: Annotated[str, typer.Argument(help="Study name.")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="File to write.")] = Path(
-        "best_config.toml"
-    ),
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "-o",
+            "--output",
+            help="File to write (default: best_config.toml, .conf or .json: the target's format).",
+        ),
+    ] = None,
     trial_number: Annotated[
         int | None, typer.Option("--trial", help="Export this trial instead of the winner.")
     ] = None,
     storage_url: StorageOption = None,
 ) -> None:
-    """Write the winner (or a trial) as the server's config file, ready for --config."""
-    from tuner.export import config_header, write_config
+    """Write the winner (or a trial) as the server's config file, in the target's format."""
+    from tuner.export import config_header, export_name, write_config
 
     study = load_study(name, storage_url)
     spec = None
@@ -58,7 +63,8 @@ def export_command(
             f"warning: {name!r} is not finalized; exporting trial {best.number}, "
             "the best single search measurement (run `tuner study finalize` for a trusted winner)"
         )
-    write_config(output, choice["config"], config_header(name, choice, spec))
+    output = output or Path(export_name(spec))
+    write_config(output, choice["config"], config_header(name, choice, spec), spec)
     console.print(f"wrote {output}")
 
 

@@ -155,7 +155,9 @@ def run_command(
                 f"({summary.trials_run} this run), stopped by {summary.stop_reason}"
             )
             if finalize and spec.budget.finalists > 0:
-                _finalize_once(study, spec, runner, progress, guard, min(heartbeat, 5))
+                _finalize_once(
+                    study, spec, runner, progress, guard, min(heartbeat, 5), summary.trials_run > 0
+                )
         except StudyError as exc:
             raise fail(str(exc)) from None
         except DatabaseOutage as exc:
@@ -173,8 +175,12 @@ def _finalize_once(
     progress: ProgressSink,
     guard: InterruptGuard,
     poll_s: float,
+    measured_here: bool,
 ) -> None:
-    """Finalize unless a peer does: wait for running search trials, then take the claim."""
+    """Finalize unless a peer does: wait for running search trials, then take the claim.
+
+    A worker that measured nothing this run does not finalize a study finalized before.
+    """
     from tuner.finalize import finalize_study
     from tuner.study import (
         FinalizeRefused,
@@ -197,7 +203,7 @@ def _finalize_once(
         return
     used = budget_used(study)
     with guard.deferred():
-        claim = claim_finalize(study, used)
+        claim = claim_finalize(study, used, measured_here=measured_here)
     if isinstance(claim, FinalizeRefused):
         progress.message(f"not finalizing here: {claim.message}")
         return

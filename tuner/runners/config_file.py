@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,9 @@ import tomli_w
 __all__ = [
     "FORMATS",
     "ConfigFileError",
+    "flatten",
     "nest",
+    "parse",
     "redis_value",
     "render",
     "template_value",
@@ -44,6 +47,9 @@ _REDIS_ESCAPES = {
 }
 
 
+_REDIS_UNESCAPES = {"n": "\n", "r": "\r", "t": "\t", "a": "\a", "b": "\b"}
+
+
 class ConfigFileError(ValueError):
     """Params that cannot form one config file (``a`` and ``a.b`` both set in TOML)."""
 
@@ -66,6 +72,84 @@ def nest(params: Mapping[str, Any]) -> dict[str, Any]:
             raise ConfigFileError(f"config key {dotted!r} conflicts with a table of that name")
         node[parts[-1]] = _toml_value(dotted, params[dotted])
     return root
+
+
+def flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``: the inverse of :func:`nest`."""
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, dotted + "."))
+        else:
+            flat[dotted] = value
+    return flat
+
+
+def parse(text: str, config_format: str = "toml") -> dict[str, Any]:
+    """A config file's params as dotted names: the inverse of :func:`render`.
+
+    Redis lines read back as :func:`redis_value` wrote them: integers and floats as
+    numbers, anything else (``yes``/``no`` included) as a string. Raises ConfigFileError.
+    """
+    try:
+        if config_format == "toml":
+            return flatten(tomllib.loads(text))
+        if config_format == "json":
+            loaded = json.loads(text)
+            if not isinstance(loaded, dict):
+                raise ConfigFileError("a JSON config must be an object")
+            return flatten(loaded)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigFileError(str(exc)) from None
+    if config_format != "redis":
+        raise ConfigFileError(f"config format {config_format!r} is not one of {', '.join(FORMATS)}")
+    params: dict[str, Any] = {}
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, _, rest = line.partition(" ")
+        if not rest.strip():
+            raise ConfigFileError(f"line {number}: {name!r} has no value")
+        params[name] = _redis_scalar(_redis_unquote(rest.strip(), number))
+    return params
+
+
+def _redis_unquote(value: str, number: int) -> str:
+    """One value as sdssplitargs reads it: bare, "double" (with escapes) or 'single'."""
+    if not value or value[0] not in "\"'":
+        return value
+    quote, i = value[0], 1
+    out = bytearray()  # \xHH escapes are bytes: a UTF-8 character is several of them
+    while i < len(value):
+        char = value[i]
+        if char == quote:
+            if value[i + 1 :].strip():
+                raise ConfigFileError(f"line {number}: text after the closing quote")
+            return out.decode("utf-8", errors="surrogateescape")
+        if char == "\\" and i + 1 < len(value):
+            nxt = value[i + 1]
+            if quote == '"' and nxt == "x" and i + 3 < len(value):
+                out.append(int(value[i + 2 : i + 4], 16))
+                i += 4
+                continue
+            if quote == '"' or nxt == "'":
+                out += _REDIS_UNESCAPES.get(nxt, nxt).encode()
+                i += 2
+                continue
+        out += char.encode()
+        i += 1
+    raise ConfigFileError(f"line {number}: unbalanced quotes")
+
+
+def _redis_scalar(value: str) -> Any:
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
 
 
 def render(params: Mapping[str, Any], config_format: str = "toml") -> str:

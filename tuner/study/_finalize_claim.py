@@ -124,23 +124,24 @@ class FinalizeClaim:
 
 
 def claim_finalize(
-    study: optuna.Study, used: int, *, force: bool = False
+    study: optuna.Study, used: int, *, force: bool = False, measured_here: bool = True
 ) -> FinalizeClaim | FinalizeRefused:
     """Claim the right to finalize ``study`` at ``used`` budget trials.
 
     Refused while another live worker finalizes, when the study was already finalized at
-    this budget, or (unless ``force``, as ``tuner study finalize`` asks) while a search
-    trial is RUNNING.
+    this budget (or at all, for a worker that measured no trial: ``measured_here`` False,
+    as a worker started after the search ended), or (unless ``force``, as ``tuner study
+    finalize`` asks) while a search trial is RUNNING.
     """
     me = worker_id()
     engine = _engine(study._storage)
     study_id = study._study_id
     if engine is None or engine.dialect.name not in ("postgresql", "sqlite"):
-        refused = _check(study, used, None, me, force)  # one process: nothing to race
+        refused = _check(study, used, None, me, force, measured_here=measured_here)
         return refused or FinalizeClaim(lambda state: None, me)
     if engine.dialect.name == "postgresql":
-        return _claim_postgres(engine, study, study_id, used, me, force)
-    return _claim_sqlite(engine, study, study_id, used, me, force)
+        return _claim_postgres(engine, study, study_id, used, me, force, measured_here)
+    return _claim_sqlite(engine, study, study_id, used, me, force, measured_here)
 
 
 def _engine(storage: BaseStorage) -> Engine | None:
@@ -177,10 +178,14 @@ def _check(
     force: bool,
     locked: bool = False,
     lease: tuple[float, float] | None = None,
+    measured_here: bool = True,
 ) -> FinalizeRefused | None:
     """Why this worker may not take the claim now, or None.
 
     ``locked``: this worker holds the study's lock; ``lease``: see :func:`_claim_live`.
+    ``measured_here`` False: a finalized study is not finalized again by a worker that
+    added nothing (a peer may have measured a trial after the claim; `tuner study
+    finalize` re-measures on request).
     """
     claimed = row is not None and row.state == "running" and row.owner != me
     if row is not None and claimed and _claim_live(row, locked, lease):
@@ -189,12 +194,13 @@ def _check(
     if force:
         return None
     finalized_at = study.user_attrs.get("finalized_at")
-    if (row is not None and row.state == "done" and row.budget_used == used) or (
-        row is None and finalized_at == used
-    ):
+    done_at = row.budget_used if row is not None and row.state == "done" else None
+    if row is None and isinstance(finalized_at, int):
+        done_at = finalized_at
+    if done_at is not None and (done_at == used or not measured_here):
         owner = row.owner if row is not None else None
         by = f" by worker {owner}" if owner else ""
-        return FinalizeRefused(f"already finalized{by} at {used} trials", owner)
+        return FinalizeRefused(f"already finalized{by} at {done_at} trials", owner)
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     if running:
         workers = sorted({str(t.user_attrs.get("worker", "?")) for t in running})
@@ -231,12 +237,20 @@ def _retrying(storage: BaseStorage) -> Callable[[Callable[[], Any]], Any]:
 
 
 def _claim_postgres(
-    engine: Engine, study: optuna.Study, study_id: int, used: int, me: str, force: bool
+    engine: Engine,
+    study: optuna.Study,
+    study_id: int,
+    used: int,
+    me: str,
+    force: bool,
+    measured_here: bool = True,
 ) -> FinalizeClaim | FinalizeRefused:
     renew_s, lease_s = _lease_of(study._storage)
     retry = _retrying(study._storage)
     # One attempt per connection: a connection lost mid-claim drops its lock with it.
-    conn, refused = retry(lambda: _pg_try_claim(engine, study, study_id, used, me, force, lease_s))
+    conn, refused = retry(
+        lambda: _pg_try_claim(engine, study, study_id, used, me, force, lease_s, measured_here)
+    )
     if refused is not None:
         return refused
     key = {"c": _LOCK_CLASS, "s": study_id}
@@ -273,6 +287,7 @@ def _pg_try_claim(
     me: str,
     force: bool,
     lease_s: float,
+    measured_here: bool = True,
 ) -> tuple[Connection, FinalizeRefused | None]:
     """Take the lock and the claim row on a new connection (kept open while it is held)."""
     conn = engine.connect()
@@ -291,7 +306,8 @@ def _pg_try_claim(
             now = float(conn.execute(text("SELECT EXTRACT(EPOCH FROM now())")).scalar_one())
             conn.rollback()
             row = _pg_row(conn, study_id)
-            refused = _check(study, used, row, me, force, locked=True, lease=(now, lease_s))
+            lease = (now, lease_s)
+            refused = _check(study, used, row, me, force, True, lease, measured_here)
             if refused is None:
                 params = {"s": study_id, "owner": me, "used": used, "state": "running"}
                 conn.execute(text(_UPSERT), {**params, "at": now})
@@ -341,11 +357,17 @@ def _pg_row(conn: Connection, study_id: int) -> _Row | None:
 
 
 def _claim_sqlite(
-    engine: Engine, study: optuna.Study, study_id: int, used: int, me: str, force: bool
+    engine: Engine,
+    study: optuna.Study,
+    study_id: int,
+    used: int,
+    me: str,
+    force: bool,
+    measured_here: bool = True,
 ) -> FinalizeClaim | FinalizeRefused:
     path = engine.url.database
     if not path or path == ":memory:":
-        refused = _check(study, used, None, me, force)
+        refused = _check(study, used, None, me, force, measured_here=measured_here)
         return refused or FinalizeClaim(lambda state: None, me)
 
     def transaction(
@@ -368,7 +390,7 @@ def _claim_sqlite(
 
     def take(conn: sqlite3.Connection) -> FinalizeRefused | None:
         row = _row(conn.execute(_SELECT, {"s": study_id}).fetchone())
-        refused = _check(study, used, row, me, force)
+        refused = _check(study, used, row, me, force, measured_here=measured_here)
         if refused is None:
             params: Mapping[str, Any] = {"s": study_id, "owner": me, "used": used}
             conn.execute(_UPSERT, {**params, "state": "running", "at": time.time()})
