@@ -86,10 +86,13 @@ def test_workers_reaching_timeout_together_finalize_once(postgres_url: str, tmp_
         if name == winner_name:
             continue
         assert "finalist default" not in log, log
-        # It says who finalizes (or did).
+        # It says who finalizes (or did): the one finalizing, or the peer still searching,
+        # which is the last to stop and so the one that finalizes (seen at load 3 in CI).
         assert (
             f"not finalizing here: worker {winner} is finalizing" in log
             or f"not finalizing here: already finalized by worker {winner}" in log
+            or f"still RUNNING (worker {winner}): the last worker to stop finalizes" in log
+            or f"not finalizing here: worker {winner} still run(s) search trials" in log
         ), log
 
     study = optuna.load_study(study_name="distributed", storage=postgres_url)
