@@ -83,6 +83,22 @@ class _Row:
     claimed_at: float
 
 
+@dataclass(frozen=True)
+class _Request:
+    """Who asks to finalize which study, at what budget, and on what terms."""
+
+    study: optuna.Study
+    used: int
+    me: str
+    force: bool
+    #: False for a worker that measured no trial this run (see :func:`claim_finalize`).
+    measured_here: bool
+
+    @property
+    def study_id(self) -> int:
+        return self.study._study_id
+
+
 class FinalizeClaim:
     """The held claim. As a context manager: marked done on success, failed on an error."""
 
@@ -133,15 +149,13 @@ def claim_finalize(
     as a worker started after the search ended), or (unless ``force``, as ``tuner study
     finalize`` asks) while a search trial is RUNNING.
     """
-    me = worker_id()
+    request = _Request(study, used, worker_id(), force, measured_here)
     engine = _engine(study._storage)
-    study_id = study._study_id
     if engine is None or engine.dialect.name not in ("postgresql", "sqlite"):
-        refused = _check(study, used, None, me, force, measured_here=measured_here)
-        return refused or FinalizeClaim(lambda state: None, me)
+        return _check(request, None) or FinalizeClaim(lambda state: None, request.me)
     if engine.dialect.name == "postgresql":
-        return _claim_postgres(engine, study, study_id, used, me, force, measured_here)
-    return _claim_sqlite(engine, study, study_id, used, me, force, measured_here)
+        return _claim_postgres(engine, request)
+    return _claim_sqlite(engine, request)
 
 
 def _engine(storage: BaseStorage) -> Engine | None:
@@ -171,33 +185,30 @@ def _claim_live(row: _Row, locked: bool, lease: tuple[float, float] | None) -> b
 
 
 def _check(
-    study: optuna.Study,
-    used: int,
+    request: _Request,
     row: _Row | None,
-    me: str,
-    force: bool,
     locked: bool = False,
     lease: tuple[float, float] | None = None,
-    measured_here: bool = True,
 ) -> FinalizeRefused | None:
     """Why this worker may not take the claim now, or None.
 
     ``locked``: this worker holds the study's lock; ``lease``: see :func:`_claim_live`.
-    ``measured_here`` False: a finalized study is not finalized again by a worker that
-    added nothing (a peer may have measured a trial after the claim; `tuner study
+    Without ``request.measured_here`` a finalized study is not finalized again by a worker
+    that added nothing (a peer may have measured a trial after the claim; `tuner study
     finalize` re-measures on request).
     """
-    claimed = row is not None and row.state == "running" and row.owner != me
+    study, used = request.study, request.used
+    claimed = row is not None and row.state == "running" and row.owner != request.me
     if row is not None and claimed and _claim_live(row, locked, lease):
         since = time.strftime("%H:%M:%S UTC", time.gmtime(row.claimed_at))
         return FinalizeRefused(f"worker {row.owner} is finalizing (since {since})", row.owner)
-    if force:
+    if request.force:
         return None
     finalized_at = study.user_attrs.get("finalized_at")
     done_at = row.budget_used if row is not None and row.state == "done" else None
     if row is None and isinstance(finalized_at, int):
         done_at = finalized_at
-    if done_at is not None and (done_at == used or not measured_here):
+    if done_at is not None and (done_at == used or not request.measured_here):
         owner = row.owner if row is not None else None
         by = f" by worker {owner}" if owner else ""
         return FinalizeRefused(f"already finalized{by} at {done_at} trials", owner)
@@ -236,25 +247,15 @@ def _retrying(storage: BaseStorage) -> Callable[[Callable[[], Any]], Any]:
     return retry if retry is not None else (lambda call: call())
 
 
-def _claim_postgres(
-    engine: Engine,
-    study: optuna.Study,
-    study_id: int,
-    used: int,
-    me: str,
-    force: bool,
-    measured_here: bool = True,
-) -> FinalizeClaim | FinalizeRefused:
-    renew_s, lease_s = _lease_of(study._storage)
-    retry = _retrying(study._storage)
+def _claim_postgres(engine: Engine, request: _Request) -> FinalizeClaim | FinalizeRefused:
+    renew_s, lease_s = _lease_of(request.study._storage)
+    retry = _retrying(request.study._storage)
     # One attempt per connection: a connection lost mid-claim drops its lock with it.
-    conn, refused = retry(
-        lambda: _pg_try_claim(engine, study, study_id, used, me, force, lease_s, measured_here)
-    )
+    conn, refused = retry(lambda: _pg_try_claim(engine, request, lease_s))
     if refused is not None:
         return refused
-    key = {"c": _LOCK_CLASS, "s": study_id}
-    params = {"s": study_id, "owner": me}
+    key = {"c": _LOCK_CLASS, "s": request.study_id}
+    params = {"s": request.study_id, "owner": request.me}
 
     def renew() -> None:
         with engine.connect() as fresh:
@@ -276,21 +277,15 @@ def _claim_postgres(
             with contextlib.suppress(Exception):
                 conn.close()
 
-    return FinalizeClaim(release, me, renew, renew_s)
+    return FinalizeClaim(release, request.me, renew, renew_s)
 
 
 def _pg_try_claim(
-    engine: Engine,
-    study: optuna.Study,
-    study_id: int,
-    used: int,
-    me: str,
-    force: bool,
-    lease_s: float,
-    measured_here: bool = True,
+    engine: Engine, request: _Request, lease_s: float
 ) -> tuple[Connection, FinalizeRefused | None]:
     """Take the lock and the claim row on a new connection (kept open while it is held)."""
     conn = engine.connect()
+    study_id = request.study_id
     key = {"c": _LOCK_CLASS, "s": study_id}
     try:
         locked = conn.execute(text("SELECT pg_try_advisory_lock(:c, :s)"), key).scalar()
@@ -306,10 +301,14 @@ def _pg_try_claim(
             now = float(conn.execute(text("SELECT EXTRACT(EPOCH FROM now())")).scalar_one())
             conn.rollback()
             row = _pg_row(conn, study_id)
-            lease = (now, lease_s)
-            refused = _check(study, used, row, me, force, True, lease, measured_here)
+            refused = _check(request, row, locked=True, lease=(now, lease_s))
             if refused is None:
-                params = {"s": study_id, "owner": me, "used": used, "state": "running"}
+                params = {
+                    "s": study_id,
+                    "owner": request.me,
+                    "used": request.used,
+                    "state": "running",
+                }
                 conn.execute(text(_UPSERT), {**params, "at": now})
                 conn.commit()
             else:
@@ -356,19 +355,11 @@ def _pg_row(conn: Connection, study_id: int) -> _Row | None:
     return _row(found)
 
 
-def _claim_sqlite(
-    engine: Engine,
-    study: optuna.Study,
-    study_id: int,
-    used: int,
-    me: str,
-    force: bool,
-    measured_here: bool = True,
-) -> FinalizeClaim | FinalizeRefused:
+def _claim_sqlite(engine: Engine, request: _Request) -> FinalizeClaim | FinalizeRefused:
     path = engine.url.database
+    study_id, me = request.study_id, request.me
     if not path or path == ":memory:":
-        refused = _check(study, used, None, me, force, measured_here=measured_here)
-        return refused or FinalizeClaim(lambda state: None, me)
+        return _check(request, None) or FinalizeClaim(lambda state: None, me)
 
     def transaction(
         work: Callable[[sqlite3.Connection], FinalizeRefused | None],
@@ -390,9 +381,9 @@ def _claim_sqlite(
 
     def take(conn: sqlite3.Connection) -> FinalizeRefused | None:
         row = _row(conn.execute(_SELECT, {"s": study_id}).fetchone())
-        refused = _check(study, used, row, me, force, measured_here=measured_here)
+        refused = _check(request, row)
         if refused is None:
-            params: Mapping[str, Any] = {"s": study_id, "owner": me, "used": used}
+            params: Mapping[str, Any] = {"s": study_id, "owner": me, "used": request.used}
             conn.execute(_UPSERT, {**params, "state": "running", "at": time.time()})
         return refused
 
