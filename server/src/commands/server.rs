@@ -5,7 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::commands::table::{arity_error, eq_ic, glob_match, lookup, Args, Ctx, KeySpec, COMMANDS, SYNTAX};
 use crate::commands::table::{F_DENYOOM, F_FAST, F_NO_AUTH, F_READONLY, F_WRITE};
-use crate::config::KNOBS;
+use crate::config::{KnobSpec, KNOBS};
 use crate::protocol::reply::Reply;
 use crate::session::shared::{LiveEncoding, ENCODING_KNOBS};
 
@@ -307,6 +307,17 @@ fn redis_setting_update(name: &str, raw: &[u8]) -> Result<ConfigUpdate, String> 
     }
 }
 
+/// A CONFIG SET value for a knob: an integer within its range, else Redis's error text.
+fn knob_value(spec: &KnobSpec, name: &str, raw: &str) -> Result<usize, String> {
+    match raw.parse::<i64>() {
+        Ok(v) if v >= spec.min && v <= spec.max => Ok(v as usize),
+        _ => Err(format!(
+            "ERR CONFIG SET failed (possibly related to argument '{name}') - argument must be between {} and {} inclusive",
+            spec.min, spec.max
+        )),
+    }
+}
+
 pub fn config(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
     let sub = args.get(1).to_ascii_lowercase();
     match &sub[..] {
@@ -357,14 +368,9 @@ pub fn config(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
                 let raw = String::from_utf8_lossy(args.get(i + 1)).into_owned();
                 if let Some(e) = LiveEncoding::index_of(&name) {
                     let spec = KNOBS.iter().find(|k| k.name == ENCODING_KNOBS[e].0).expect("a knob");
-                    match raw.parse::<i64>() {
-                        Ok(v) if v >= spec.min && v <= spec.max => updates.push(ConfigUpdate::Encoding(e, v as usize)),
-                        _ => {
-                            return ctx.err(&format!(
-                                "ERR CONFIG SET failed (possibly related to argument '{name}') - argument must be between {} and {} inclusive",
-                                spec.min, spec.max
-                            ))
-                        }
+                    match knob_value(spec, &name, &raw) {
+                        Ok(v) => updates.push(ConfigUpdate::Encoding(e, v)),
+                        Err(e) => return ctx.err(&e),
                     }
                     continue;
                 }
@@ -388,14 +394,9 @@ pub fn config(ctx: &mut Ctx<'_, '_>, args: &Args<'_>) {
                         "ERR CONFIG SET failed (possibly related to argument '{name}') - can't set immutable config"
                     ));
                 }
-                match raw.parse::<i64>() {
-                    Ok(v) if v >= spec.min && v <= spec.max => updates.push(ConfigUpdate::Knob(name, v as usize)),
-                    _ => {
-                        return ctx.err(&format!(
-                            "ERR CONFIG SET failed (possibly related to argument '{name}') - argument must be between {} and {} inclusive",
-                            spec.min, spec.max
-                        ))
-                    }
+                match knob_value(spec, &name, &raw) {
+                    Ok(v) => updates.push(ConfigUpdate::Knob(name, v)),
+                    Err(e) => return ctx.err(&e),
                 }
             }
             let live = &ctx.shared.live;

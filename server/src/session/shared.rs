@@ -119,16 +119,7 @@ pub const ENCODING_KNOBS: [(&str, &str); 7] = [
 
 impl LiveEncoding {
     fn new(c: &Config) -> LiveEncoding {
-        let v = [
-            c.set_max_intset_entries,
-            c.set_max_listpack_entries,
-            c.set_max_listpack_value,
-            c.hash_max_listpack_entries,
-            c.hash_max_listpack_value,
-            c.zset_max_listpack_entries,
-            c.zset_max_listpack_value,
-        ];
-        LiveEncoding(v.map(AtomicUsize::new))
+        LiveEncoding(EncodingLimits::from(c).to_array().map(AtomicUsize::new))
     }
 
     /// Index of a knob by its dotted or Redis name.
@@ -146,15 +137,7 @@ impl LiveEncoding {
 
     /// The current thresholds.
     pub fn limits(&self) -> EncodingLimits {
-        EncodingLimits {
-            set_max_intset_entries: self.get(0),
-            set_max_listpack_entries: self.get(1),
-            set_max_listpack_value: self.get(2),
-            hash_max_listpack_entries: self.get(3),
-            hash_max_listpack_value: self.get(4),
-            zset_max_listpack_entries: self.get(5),
-            zset_max_listpack_value: self.get(6),
-        }
+        EncodingLimits::from_array(std::array::from_fn(|i| self.get(i)))
     }
 }
 

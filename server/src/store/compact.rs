@@ -5,7 +5,9 @@
 //! fits them all. Both grow by exactly what an insert needs, trading CPU (linear scans, moves) for
 //! memory, as Redis does below its `*-max-listpack-*` / `set-max-intset-entries` limits.
 
-/// The thresholds below which sets, hashes and sorted sets stay compact (Redis's defaults).
+use crate::config::Config;
+
+/// The thresholds below which sets, hashes and sorted sets stay compact.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EncodingLimits {
     pub set_max_intset_entries: usize,
@@ -17,17 +19,52 @@ pub struct EncodingLimits {
     pub zset_max_listpack_value: usize,
 }
 
-impl Default for EncodingLimits {
-    fn default() -> Self {
+impl EncodingLimits {
+    /// From the values in the config's `encoding.*` knob order (`ENCODING_KNOBS`).
+    pub fn from_array(v: [usize; 7]) -> EncodingLimits {
         EncodingLimits {
-            set_max_intset_entries: 512,
-            set_max_listpack_entries: 128,
-            set_max_listpack_value: 64,
-            hash_max_listpack_entries: 128,
-            hash_max_listpack_value: 64,
-            zset_max_listpack_entries: 128,
-            zset_max_listpack_value: 64,
+            set_max_intset_entries: v[0],
+            set_max_listpack_entries: v[1],
+            set_max_listpack_value: v[2],
+            hash_max_listpack_entries: v[3],
+            hash_max_listpack_value: v[4],
+            zset_max_listpack_entries: v[5],
+            zset_max_listpack_value: v[6],
         }
+    }
+
+    /// The values in the config's `encoding.*` knob order (the inverse of `from_array`).
+    pub fn to_array(self) -> [usize; 7] {
+        [
+            self.set_max_intset_entries,
+            self.set_max_listpack_entries,
+            self.set_max_listpack_value,
+            self.hash_max_listpack_entries,
+            self.hash_max_listpack_value,
+            self.zset_max_listpack_entries,
+            self.zset_max_listpack_value,
+        ]
+    }
+}
+
+impl From<&Config> for EncodingLimits {
+    fn from(c: &Config) -> EncodingLimits {
+        EncodingLimits {
+            set_max_intset_entries: c.set_max_intset_entries,
+            set_max_listpack_entries: c.set_max_listpack_entries,
+            set_max_listpack_value: c.set_max_listpack_value,
+            hash_max_listpack_entries: c.hash_max_listpack_entries,
+            hash_max_listpack_value: c.hash_max_listpack_value,
+            zset_max_listpack_entries: c.zset_max_listpack_entries,
+            zset_max_listpack_value: c.zset_max_listpack_value,
+        }
+    }
+}
+
+impl Default for EncodingLimits {
+    /// The config's defaults (`KNOBS`), which are Redis's.
+    fn default() -> Self {
+        EncodingLimits::from(&Config::default())
     }
 }
 
