@@ -12,7 +12,6 @@ import contextlib
 import json
 import math
 import sys
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -107,13 +106,13 @@ def read_config(path: Path, spec: StudySpec, *, allow_unknown: bool = False) -> 
 
 def target_knobs(spec: StudySpec) -> set[str]:
     """The spec's runtime params plus the keys of the target's own config file, if any."""
-    from tuner.runners.config_file import flatten
+    from tuner.runners.config_file import ConfigFileError, parse
 
     knobs = {p.name for p in spec.runtime_params}
     own = spec.target.workdir / spec.target.config_path
     if spec.target.config_format == "toml" and own.is_file():
-        with contextlib.suppress(OSError, tomllib.TOMLDecodeError):
-            knobs |= set(flatten(tomllib.loads(own.read_text())))
+        with contextlib.suppress(OSError, ConfigFileError):
+            knobs |= set(parse(own.read_text(), "toml"))
     return knobs
 
 
