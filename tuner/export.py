@@ -34,6 +34,22 @@ def export_name(spec: StudySpec | None) -> str:
     return "best_config" + _SUFFIX[export_format(spec)]
 
 
+def _split(
+    config: Mapping[str, Any], spec: StudySpec | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The params the exported file holds, and those the target takes by flag or env.
+
+    A target without a config file gets every param in the TOML file (what compare reads).
+    """
+    if spec is None or not spec.target.config_file:
+        return dict(config), {}
+    held = spec.target.file_params
+    return (
+        {k: v for k, v in config.items() if k in held},
+        {k: v for k, v in config.items() if k not in held},
+    )
+
+
 def config_header(
     study_name: str,
     choice: Mapping[str, Any],
@@ -72,12 +88,11 @@ def _usage(choice: Mapping[str, Any], spec: StudySpec | None) -> list[str]:
     if spec is None:
         return ["Use: redis-server-optimized --config THIS_FILE, or copy to perf_config.toml."]
     target = spec.target
-    config = choice.get("config") or {}
-    outside = sorted(n for n in config if n not in target.file_params)
+    _, outside = _split(choice.get("config") or {}, spec)
     lines = []
     if outside:
         lines.append("Taken by flag or environment, not in this file (see target.args/env):")
-        lines.extend(f"  {name} = {config[name]!r}" for name in outside)
+        lines.extend(f"  {name} = {value!r}" for name, value in sorted(outside.items()))
     args = shlex.join(
         a.replace("{config}", "THIS_FILE").replace("{port}", "6379") for a in target.args
     )
@@ -90,12 +105,11 @@ def render_config(
 ) -> str:
     """``# header`` lines (not in JSON), then the file's params in :func:`export_format`."""
     config_format = export_format(spec)
-    if spec is not None and spec.target.config_file:
-        config = {k: v for k, v in config.items() if k in spec.target.file_params}
+    held, _ = _split(config, spec)
     if config_format == "json":
-        return render(config, "json")
+        return render(held, "json")
     comment = "".join(f"# {line}\n" if line else "#\n" for line in header or [])
-    return comment + ("\n" if comment else "") + render(config, config_format)
+    return comment + ("\n" if comment else "") + render(held, config_format)
 
 
 def write_config(

@@ -376,3 +376,21 @@ def test_redis8_reads_back_every_quoted_value(tmp_path: Path) -> None:
             runner.close()
     finally:
         runner.close()
+
+
+def test_export_names_the_params_a_target_takes_outside_its_file(tmp_path: Path) -> None:
+    """A redis-format file plus one flag: the file holds the rest, the header names the flag.
+    A flags-only target: every param in the TOML file, and no 'not in this file' list."""
+    from tuner.export import config_header, render_config
+
+    choice = {"label": "trial 1", "config": CANDIDATE.runtime}
+    mixed = _spec(
+        tmp_path, args=["{config}", "--port", "{port}", "--hz", "{hz}"], config_format="redis"
+    )
+    text = render_config(CANDIDATE.runtime, config_header("s", choice, mixed), mixed)
+    assert "#   hz = 100" in text and "\nhz " not in text
+    assert "\nio-threads 4\n" in text
+    flags = _spec(tmp_path, args=["--port", "{port}", *(f"{{{p['name']}}}" for p in PARAMS)])
+    text = render_config(CANDIDATE.runtime, config_header("s", choice, flags), flags)
+    assert "not in this file" not in text
+    assert tomllib.loads(text)["pool"] == {"capacity": 256}
