@@ -28,6 +28,7 @@ from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
+from scipy import stats as scipy_stats
 
 from benchmark import pooling, stats
 from benchmark.significance import holm
@@ -199,6 +200,43 @@ def stop_floor(spec: StudySpec) -> int:
     confidence = float(getattr(spec.workload, "confidence", 0.95))
     minimum = int(getattr(spec.workload, "min_repetitions", 1) or 1)
     return max(minimum, stats.min_repetitions_for(confidence))
+
+
+#: Fewest finalize rounds whose pooled gain says something: the random-effects pool is a
+#: t-interval on rounds - 1 degrees of freedom (12.7 standard errors wide at 2 rounds, 4.3 at 3).
+MIN_INFORMATIVE_ROUNDS = 3
+
+
+def planned_rounds(spec: StudySpec, repetitions: int | None = None) -> int:
+    """Finalize rounds needed to give each finalist ``repetitions`` (default: the spec's)."""
+    wanted = repetitions or spec.budget.finalist_repetitions
+    return min(MAX_ROUNDS, math.ceil(wanted / stop_floor(spec)))
+
+
+def few_rounds_warning(spec: StudySpec, repetitions: int | None = None) -> str | None:
+    """Why this finalize cannot tell a gain from noise, or None when it has rounds enough."""
+    rounds = planned_rounds(spec, repetitions)
+    if rounds >= MIN_INFORMATIVE_ROUNDS:
+        return None
+    wanted = repetitions or spec.budget.finalist_repetitions
+    floor = stop_floor(spec)
+    confidence = float(getattr(spec.workload, "confidence", 0.95))
+    if rounds < 2:
+        why = (
+            "one round cannot see the spread between server restarts, so the gain's CI is "
+            "narrower than it claims"
+        )
+    else:
+        factor = float(scipy_stats.t.ppf(0.5 + confidence / 2, rounds - 1))
+        why = (
+            f"the gain's CI is {factor:.1f} standard errors either side, so only a very "
+            "large gain can beat the default"
+        )
+    return (
+        f"budget.finalist_repetitions = {wanted} gives {rounds} finalize round"
+        f"{'s' if rounds != 1 else ''} of {floor} repetitions: {why}; set it to at least "
+        f"{MIN_INFORMATIVE_ROUNDS * floor} for {MIN_INFORMATIVE_ROUNDS} rounds"
+    )
 
 
 def gain_over_default(

@@ -202,7 +202,13 @@ def test_make_runner_names() -> None:
 def test_sampler_comparison_scores_true_fitness_of_the_reported_best() -> None:
     from dataclasses import replace
 
-    from tuner.sampler_comparison import _summary, compare, run_study
+    from tuner.sampler_comparison import (
+        _summary,
+        compare,
+        landscape_truth,
+        run_study,
+        to_markdown,
+    )
     from tuner.spec import load_spec
 
     base = load_spec(None)
@@ -217,6 +223,12 @@ def test_sampler_comparison_scores_true_fitness_of_the_reported_best() -> None:
     assert [r.sampler for r in rows][:4] == ["cmaes", "tpe", "random", "nsga2"]
     assert all(len(r.means) == 2 for r in rows)
     assert "s.e." in _summary(rows, [2, 4])
+    # SAMPLERS.md holds one section per landscape, each with its own known truth.
+    sweep_default, sweep_optimum = landscape_truth("sweep")
+    assert sweep_default == pytest.approx(sweep_optimum)  # the sweep's default is its optimum
+    text = to_markdown([("interior", rows), ("sweep", rows)], 2, 4, [2, 4], "keep cmaes")
+    assert "## Landscape `interior`" in text and "## Landscape `sweep`" in text
+    assert f"true fitness is {default:.2f}" in text and f"{sweep_default:.2f}" in text
 
 
 def test_crash_values_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

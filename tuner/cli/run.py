@@ -132,6 +132,8 @@ def run_command(
         raise fail(str(exc), DATABASE_OUTAGE_EXIT) from None
     budget = trials or spec.budget.trials
 
+    if finalize and spec.budget.finalists > 0:
+        _warn_few_rounds(spec, None)
     leftovers = PidFile(pids_dir(name)).reap_orphans()
     runner = make_runner(runner_name, spec, name, seed, mock_delay, mock_landscape)
 
@@ -213,6 +215,15 @@ def _finalize_once(
         study.set_user_attr("finalized_at", used)
 
 
+def _warn_few_rounds(spec: StudySpec, repetitions: int | None) -> None:
+    """Say before measuring that finalize will have too few rounds to show a gain."""
+    from tuner.finalize import few_rounds_warning
+
+    text = few_rounds_warning(spec, repetitions)
+    if text:
+        err.print(f"warning: {text}", markup=False, highlight=False, soft_wrap=True)
+
+
 @study_app.command("finalize")
 def finalize_command(
     name: Annotated[str, typer.Argument(help="Study name.")],
@@ -236,6 +247,7 @@ def finalize_command(
     study = load_study(name, storage_url)
     spec = spec_of_study(study, spec_path)
     runner = make_runner(runner_name, spec, name, seed, None, mock_landscape)
+    _warn_few_rounds(spec, repetitions)
     used = budget_used(study)
     claim = claim_finalize(study, used, force=True)
     if isinstance(claim, FinalizeRefused):
