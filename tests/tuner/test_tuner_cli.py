@@ -172,6 +172,24 @@ def test_bench_measures_one_config(tuner_env: Path) -> None:
     assert bad.exit_code == 2 and "expected NAME=VALUE" in bad.output
 
 
+def test_bench_reads_a_config_in_the_targets_format(tuner_env: Path) -> None:
+    """A Redis target's exported best_config.conf is redis.conf lines, not TOML."""
+    spec = str(REPO / "studies" / "redis8-self.toml")
+    config = tuner_env / "best_config.conf"
+    config.write_text("# exported\nhash-max-listpack-entries 64\nio-threads 1\n")
+    result = _tuner(
+        "bench", "--spec", spec, "--config", str(config), "--runner", "mock",
+        "--repetitions", "3", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output[result.output.index("{") :])["repetitions"] == 3
+    config.write_text('hash-max-listpack-entries "64\n')
+    bad = _tuner("bench", "--spec", spec, "--config", str(config), "--runner", "mock")
+    assert bad.exit_code == 2, bad.output
+    said = " ".join(bad.output.split())
+    assert "best_config.conf: not a redis.conf-style config file: line 1: unbalanced" in said
+
+
 # ---------------------------------------------------------------------------- real server
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,15 +23,22 @@ from tuner.cli._common import (
     parse_build,
     runner_session,
 )
+from tuner.cli.compare import read_config
 from tuner.runners.base import Candidate, TrialFailure
-from tuner.runners.config_file import flatten
 
 __all__ = ["bench_command"]
 
 
 @app.command("bench")
 def bench_command(
-    config: Annotated[Path, typer.Option("--config", help="Server config TOML to measure.")],
+    config: Annotated[
+        Path,
+        typer.Option(
+            "--config",
+            help="Config file to measure, in the target's format (TOML, redis.conf or JSON), "
+            "e.g. an exported best_config.",
+        ),
+    ],
     spec_path: SpecOption = None,
     runner_name: RunnerOption = "local",
     repetitions: Annotated[int | None, typer.Option("--repetitions", min=1)] = None,
@@ -45,9 +51,9 @@ def bench_command(
     """Measure one config against the baseline (no study) and print the benchmark table."""
     spec = load_spec(spec_path)
     try:
-        runtime = flatten(tomllib.loads(config.read_text()))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise fail(f"--config {config}: {exc}") from None
+        runtime = read_config(config, spec, allow_unknown=True)
+    except ValueError as exc:
+        raise fail(f"--config {exc}") from None
     try:
         build_values = parse_build(spec, build, "--build")
     except ValueError as exc:
