@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import shlex
+import statistics
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -266,8 +267,24 @@ def _pipeline_table(result: PairedResult) -> Table:
     table.add_column("pipeline", justify="right")
     table.add_column("geomean", justify="right")
     table.add_column(f"{pct} CI", justify="right")
+    table.add_column("lowest test", justify="right")
+    table.add_column("CV ours / base (median over tests)", justify="right")
+    table.add_column("tests where ours spreads more", justify="right")
+    cvs = result.rps_cv()
     for p, b in pipeline_geomeans(result, result.confidence).items():
-        table.add_row(f"P{p}", f"{b.fitness:.1f}%", f"[{b.fitness_low:.1f}, {b.fitness_high:.1f}]")
+        names = [n for n in result.per_test if n.endswith(f"@P{p}")]
+        low = min(names, key=lambda n: result.per_test[n].median_ratio)
+        ours = [cvs[n]["candidate"] for n in names]
+        base = [cvs[n]["baseline"] for n in names]
+        wider = sum(o > b_ for o, b_ in zip(ours, base, strict=True))
+        table.add_row(
+            f"P{p}",
+            f"{b.fitness:.1f}%",
+            f"[{b.fitness_low:.1f}, {b.fitness_high:.1f}]",
+            f"{low.split('@')[0]} {result.per_test[low].median_ratio:.3f}",
+            f"{statistics.median(ours):.1%} / {statistics.median(base):.1%}",
+            f"{wider} of {len(names)}",
+        )
     return table
 
 

@@ -110,6 +110,25 @@ class PairedResult:
         """name -> (low, high) CI of the median rps ratio."""
         return {name: (s.ci_low, s.ci_high) for name, s in self.per_test.items()}
 
+    def rps_cv(self) -> dict[str, dict[str, float]]:
+        """unit -> role -> coefficient of variation of its rps over the counted
+        repetitions: how repeatable each server is, run to run (NaN under 2 runs)."""
+        out: dict[str, dict[str, float]] = {}
+        for unit in self.per_test:
+            out[unit] = {}
+            for role in (CANDIDATE, BASELINE):
+                rps = [
+                    r.rps for r in self.runs if r.unit == unit and r.role == role
+                    and r.phase == "measure"
+                ]  # fmt: skip
+                mean = sum(rps) / len(rps) if rps else math.nan
+                if len(rps) < 2 or mean <= 0:
+                    out[unit][role] = math.nan
+                    continue
+                var = sum((x - mean) ** 2 for x in rps) / (len(rps) - 1)
+                out[unit][role] = math.sqrt(var) / mean
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["per_test"] = {name: asdict(s) for name, s in self.per_test.items()}

@@ -236,3 +236,23 @@ def test_duration_is_calibrated_from_the_warmup() -> None:
     result = PairedRun(CAND, BASE, w, client).run()
     measured = [r for r in result.runs if r.phase == "measure"]
     assert {r.requests for r in measured} == {20_000}
+
+
+def test_rps_cv_is_each_servers_run_to_run_spread() -> None:
+    steady = PairedRun(
+        CAND, BASE, small(min_repetitions=3, max_repetitions=3), ScriptedClient(
+            {"cand": 80_000.0, "base": 100_000.0}
+        ), seed=1,
+    ).run()  # fmt: skip
+    assert all(
+        cv == pytest.approx(0.0) for unit in steady.rps_cv().values() for cv in unit.values()
+    )
+    noisy = PairedRun(
+        CAND, BASE, small(min_repetitions=20, max_repetitions=20), ScriptedClient(
+            {"cand": 80_000.0, "base": 100_000.0}, noise=0.1, seed=3
+        ), seed=1,
+    ).run()  # fmt: skip
+    cvs = noisy.rps_cv()
+    assert set(cvs) == set(noisy.per_test)
+    # Log-normal noise of sd 0.1 is a CV of about 10%; 20 draws put it within 0.04-0.2.
+    assert all(0.04 < cv < 0.2 for unit in cvs.values() for cv in unit.values()), cvs
