@@ -22,6 +22,7 @@ from tuner.cli._common import (
     quiet_optuna,
 )
 from tuner.importance import importance_vs_null
+from tuner.search_timing import SearchTiming, search_timing
 from tuner.spec import stored_fitness_unit
 from tuner.storage import default_storage_url
 from tuner.summary import gain_line
@@ -100,6 +101,7 @@ def study_summary(study: optuna.Study, top: int) -> dict[str, Any]:
             if t.state == TrialState.PRUNED and isinstance(t.user_attrs.get("raced_out"), dict)
         ],
     }
+    summary["timing"] = search_timing(trials, summary["finalists"]).to_dict()
     if len(complete) >= 2:
         names = summary["metric_names"] or [f"Objective {i}" for i in range(len(study.directions))]
         summary["importance"] = {
@@ -144,6 +146,7 @@ def show_command(
         f"[bold]{name}[/bold] ({summary['objective']}, sampler {summary['sampler']}): {counts}"
     )
     console.print(f"fitness: {summary['fitness_unit']} (100 = no difference)")
+    console.print(SearchTiming(**summary["timing"]).line(), markup=False, highlight=False)
     raced = summary["raced_out"]
     if raced:
         reps = sorted(r["repetitions"] or 0 for r in raced)
