@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -121,12 +122,9 @@ class PairedResult:
                     r.rps for r in self.runs if r.unit == unit and r.role == role
                     and r.phase == "measure"
                 ]  # fmt: skip
-                mean = sum(rps) / len(rps) if rps else math.nan
-                if len(rps) < 2 or mean <= 0:
-                    out[unit][role] = math.nan
-                    continue
-                var = sum((x - mean) ** 2 for x in rps) / (len(rps) - 1)
-                out[unit][role] = math.sqrt(var) / mean
+                mean = statistics.fmean(rps) if rps else math.nan
+                ok = len(rps) >= 2 and mean > 0
+                out[unit][role] = statistics.stdev(rps) / mean if ok else math.nan
         return out
 
     def to_dict(self) -> dict[str, Any]:

@@ -210,7 +210,6 @@ def to_markdown(
         max_reps=spec.workload.max_repetitions,
         target_ci=f"{spec.workload.target_ci_pct:g}",
         build_params=build_params,
-        landscapes=" ".join(name for name, _ in results),
         sections="\n".join(sections),
         seeds=seeds,
         trials=trials,
