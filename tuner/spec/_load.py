@@ -65,12 +65,54 @@ def find_repo_root(start: Path) -> Path:
 
 
 def parse_spec_text(text: str, *, base_dir: Path, source: str) -> StudySpec:
-    """Parse TOML text into a validated spec."""
+    """Parse TOML text into a validated spec (``extends`` resolved, see :func:`_extend`)."""
+    data = _extend(_toml(text, source), base_dir, source, ())
+    return parse_spec(data, base_dir=base_dir, source=source)
+
+
+#: How deep ``extends`` may chain (a spec extending a spec extending ...).
+MAX_EXTENDS_DEPTH = 4
+
+
+def _toml(text: str, source: str) -> dict[str, Any]:
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"{source}: not valid TOML: {exc}") from None
-    return parse_spec(data, base_dir=base_dir, source=source)
+
+
+def _extend(
+    data: dict[str, Any], base_dir: Path, source: str, seen: tuple[Path, ...]
+) -> dict[str, Any]:
+    """``extends = "other.toml"``: start from that spec and replace each top-level section the
+    file itself has (``[workload]`` with its datasets, all ``[[param]]``s, ...) wholesale.
+
+    Sections are replaced, never merged key by key, so what a spec says about a section is
+    all there is of it; the path is relative to the extending file's directory.
+    """
+    if "extends" not in data:
+        return data
+    ref = data["extends"]
+    if not isinstance(ref, str) or not ref:
+        raise SpecError(f"{source}: extends: must be the path of a spec file, got {ref!r}")
+    path = (base_dir / ref).resolve()
+    if path in seen:
+        chain = " -> ".join(str(p) for p in (*seen, path))
+        raise SpecError(f"{source}: extends: a cycle ({chain})")
+    if len(seen) >= MAX_EXTENDS_DEPTH:
+        raise SpecError(f"{source}: extends: more than {MAX_EXTENDS_DEPTH} levels deep")
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise SpecError(f"{source}: extends: {path}: {exc.strerror or exc}") from None
+    if path.parent != base_dir.resolve():
+        raise SpecError(
+            f"{source}: extends: {ref} is in another directory; paths in a spec resolve from "
+            "its own directory, so the spec it extends must sit beside it"
+        )
+    base = _extend(_toml(text, str(path)), path.parent, str(path), (*seen, path))
+    own = {k: v for k, v in data.items() if k != "extends"}
+    return {**base, **own}
 
 
 def parse_spec(data: Mapping[str, Any], *, base_dir: Path, source: str = "<dict>") -> StudySpec:
