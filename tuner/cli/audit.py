@@ -1,7 +1,9 @@
-"""``tuner space audit``: which params move fitness beyond the noise, and which are dead."""
+"""``tuner space audit``: which params move fitness, p99 or memory beyond the noise, and
+which are dead; ``tuner space across``: which knobs' best values depend on the workload."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -22,7 +24,7 @@ from tuner.cli._common import (
     runner_session,
 )
 
-__all__ = ["audit_command"]
+__all__ = ["across_command", "audit_command"]
 
 
 @space_app.command("audit")
@@ -49,6 +51,12 @@ def audit_command(
     ] = None,
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="Also write the table as markdown.")
+    ] = None,
+    json_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--json", help="Also write the measurements as JSON (for `tuner space across`)."
+        ),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Mock runner seed.")] = 0,
 ) -> None:
@@ -91,4 +99,52 @@ def audit_command(
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(audit_markdown(result))
+        console.print(f"wrote {output}")
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(result.to_dict(), indent=1) + "\n")
+        console.print(f"wrote {json_path}")
+
+
+@space_app.command("across")
+def across_command(
+    files: Annotated[
+        list[Path], typer.Argument(help="Audit files written by `tuner space audit --json`.")
+    ],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Also write the comparison as markdown.")
+    ] = None,
+    title: Annotated[
+        str, typer.Option("--title", help="The markdown's heading.")
+    ] = "Knobs across workloads",
+    preface: Annotated[
+        str, typer.Option("--preface", help="A paragraph under the heading (how it was made).")
+    ] = "",
+) -> None:
+    """Compare audits of several workloads: which knobs move a figure, and whether their best
+    value differs between workloads (worth tuning per workload) or not."""
+    from tuner.audit import AuditError, across_markdown, across_table, load_result
+
+    results = []
+    for path in files:
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise fail(f"{path}: no such audit file") from None
+        except json.JSONDecodeError as exc:
+            raise fail(f"{path}: not JSON ({exc})") from None
+        try:
+            results.append(load_result(data))
+        except AuditError as exc:
+            raise fail(f"{path}: {exc}") from None
+    try:
+        table = across_table(results)
+        markdown = across_markdown(results, title=title, preface=preface)
+    except AuditError as exc:
+        raise fail(str(exc)) from None
+    wide = console if console.is_terminal else Console(width=200)
+    wide.print(table)
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(markdown)
         console.print(f"wrote {output}")
