@@ -118,9 +118,10 @@ def _tiny_specs(studies: Path) -> None:
     studies.mkdir(parents=True)
     for path in sorted((REPO / "studies").glob("*.toml")):
         data = tomllib.loads(path.read_text())
-        if "target" not in data:
+        if "target" not in data and "extends" not in data:
             continue
-        data["target"]["workdir"] = str(REPO / "server")
+        if "target" in data:  # an extending spec takes its base's (tiny) target
+            data["target"]["workdir"] = str(REPO / "server")
         data.setdefault("workload", {}).update(TINY_WORKLOAD)
         data["workload"].pop("requests", None)
         data.setdefault("budget", {}).update(TINY_BUDGET)
@@ -329,16 +330,15 @@ def tuner_scale(s: Session, argv: list[str]) -> Outcome:
 
 
 def knob_sweep(s: Session, argv: list[str]) -> Outcome:
-    """The script's own audit, on the mock landscape, writing a scratch KNOBS.md."""
-    return _run(
-        s,
-        [
-            *argv,
-            *MOCK_AUDIT,
-            "-o",
-            str(s.root / "KNOBS.md"),
-        ],
-    )
+    """The script's own audits of its four regimes, on the mock landscape, and its `across`,
+    writing to scratch files (the committed server/KNOBS.md and server/sweeps/ untouched)."""
+    env = {"SWEEP_DIR": str(s.root / "sweeps"), "KNOBS_MD": str(s.root / "KNOBS.md")}
+    outcome = _run(s, [*argv, *MOCK_AUDIT], env=env)
+    knobs = s.root / "KNOBS.md"
+    written = knobs.read_text().lower() if knobs.exists() else ""
+    if outcome.ok and "knobs across workloads" not in written:
+        return Outcome(False, f"{outcome.detail}: wrote no cross-workload {knobs}", outcome.seconds)
+    return outcome
 
 
 def shell_script(s: Session, argv: list[str]) -> Outcome:
