@@ -292,9 +292,11 @@ def choose_winner(
     default = next((e for e in entries if e["is_default"] and e.get("status") == "measured"), None)
     measured = sum(bool(e.get("rounds")) for e in entries)
     pct = f"{confidence:.0%}"
+    rounds = planned_rounds(spec, repetitions)
     how = (
-        f"Re-measured {measured} finalists (incl. the default) in interleaved rounds of "
-        f"{stop_floor(spec)} repetitions, up to {repetitions} each"
+        f"Re-measured {measured} finalists (incl. the default) in up to {rounds} interleaved "
+        f"rounds of {stop_floor(spec)} repetitions (finalist_repetitions {repetitions}, "
+        "rounded up to whole rounds)"
     )
     if default is None:
         pool = [e for e in entries if eligible(e)]
