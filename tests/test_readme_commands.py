@@ -410,6 +410,7 @@ SHORT_FORMS: list[tuple[str, Callable[[Session, list[str]], Outcome]]] = [
     (r"^tuner bench\b", tuner_bench),
     (r"^tuner (compare|study verify)\b", head_to_head),
     (r"^tuner space audit\b", space_audit),
+    (r"^tuner space across\b", tuner_as_is),  # the audits above wrote its --json files
     (r"^tuner doctor\b", doctor),
     (r"^tuner dashboard\b", dashboard),
     (r"^python -m benchmark (aa|suite)\b", benchmark_cli),
