@@ -48,7 +48,7 @@ from tuner.audit._across import (
     across_table,
     compare_workloads,
 )
-from tuner.audit._judge import judge, load_result, verdict
+from tuner.audit._judge import judge, load_result
 from tuner.audit._model import (
     BORDERLINE,
     FIGURE_RULE,
@@ -62,6 +62,7 @@ from tuner.audit._model import (
     FigureEffect,
     ParamAudit,
     Point,
+    verdict,
 )
 from tuner.audit._render import audit_markdown, audit_table, summary_line
 from tuner.audit._sweep import audit_space, describe, feasible_sweep, sweep_values

@@ -16,7 +16,7 @@ from typing import Any
 from rich.table import Table
 
 from tuner.audit._model import MOVES, AuditError, AuditResult, ParamAudit
-from tuner.audit._render import audit_markdown
+from tuner.audit._render import audit_markdown, markdown_table
 
 PER_WORKLOAD = "tune per workload"
 ONE_VALUE = "live, one best value"
@@ -135,9 +135,7 @@ def across_markdown(results: Sequence[AuditResult], *, title: str, preface: str 
     lines += ["Workloads:"]
     lines += [f"- `{r.spec_name}`: {r.workload or 'not recorded'}" for r in results]
     lines += ["", f"Verdicts: {ACROSS_RULE}", ""]
-    lines += ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    for _, row in _rows(results):
-        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |")
+    lines += markdown_table(headers, (row for _, row in _rows(results)))
     for result in results:
         lines += ["", audit_markdown(result, level=2).rstrip()]
     return "\n".join(lines) + "\n"

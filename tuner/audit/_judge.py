@@ -8,18 +8,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tuner.audit._model import (
-    BORDERLINE,
     FIGURE_FLOORS,
     FIGURES,
-    MARGIN,
-    MOVES,
-    WITHIN_NOISE,
     AuditError,
     AuditResult,
     FigureEffect,
     ParamAudit,
     Point,
     param_from_dict,
+    verdict,
 )
 
 
@@ -109,13 +106,6 @@ def _judge_tests(defaults: list[Point], audits: list[ParamAudit]) -> dict[str, f
                 best = (unit, effect, effect / unit_band)
         audit.top_test = best
     return bands
-
-
-def verdict(effect: float, band: float) -> str:
-    """Apply :data:`RULE` to one param's effect."""
-    if effect > MARGIN * band:
-        return MOVES
-    return BORDERLINE if effect > band else WITHIN_NOISE
 
 
 def _judge_figures(defaults: list[Point], audits: list[ParamAudit]) -> dict[str, float]:

@@ -7,6 +7,7 @@ sweep over several workloads keeps each finished workload's audit on disk, and
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import statistics
 from dataclasses import dataclass, field
@@ -45,6 +46,13 @@ FIGURE_RULE = (
 )
 
 
+def verdict(effect: float, band: float) -> str:
+    """Apply :data:`RULE` to one param's effect."""
+    if effect > MARGIN * band:
+        return MOVES
+    return BORDERLINE if effect > band else WITHIN_NOISE
+
+
 class AuditError(ValueError):
     """The audit cannot run as asked (unknown param, too few repeats...)."""
 
@@ -71,16 +79,7 @@ class Point:
         return self.ci_high - self.ci_low
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "value": self.value,
-            "fitness": self.fitness,
-            "ci_low": self.ci_low,
-            "ci_high": self.ci_high,
-            "failure": self.failure,
-            "log_tail": self.log_tail,
-            "per_test": {u: list(v) for u, v in self.per_test.items()},
-            "figures": dict(self.figures),
-        }
+        return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Point:
@@ -107,7 +106,7 @@ class FigureEffect:
 
     @property
     def moves(self) -> bool:
-        return self.band > 0 and self.effect > MARGIN * self.band
+        return self.band > 0 and verdict(self.effect, self.band) == MOVES
 
     @property
     def times_band(self) -> float:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+
 from rich.table import Table
 
 from tuner.audit._model import (
@@ -118,14 +120,20 @@ def audit_table(result: AuditResult) -> Table:
     return table
 
 
+def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    """A markdown table's lines, ``|`` inside cells escaped."""
+
+    def line(cells: Iterable[str]) -> str:
+        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+    return [line(headers), "|" + "|".join("---" for _ in headers) + "|", *map(line, rows)]
+
+
 def audit_markdown(result: AuditResult, *, level: int = 1) -> str:
     """The same table as markdown, with the rule and the noise floor, ready to commit.
 
     ``level``: the heading's depth (2 for a section of a sweep over several workloads).
     """
-
-    def cell(text: str) -> str:
-        return text.replace("|", "\\|")
 
     reps = result.repetitions if result.repetitions is not None else "spec default"
     lines = [
@@ -146,10 +154,8 @@ def audit_markdown(result: AuditResult, *, level: int = 1) -> str:
         + ".",
         "",
         *([f"{FIGURE_RULE} Here: {figure_line(result)}.", ""] if result.figure_bands else []),
-        "| " + " | ".join(HEADERS) + " |",
-        "|" + "|".join("---" for _ in HEADERS) + "|",
+        *markdown_table(HEADERS, _rows(result)),
     ]
-    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in _rows(result)]
     dead = [a.param.name for a in result.params if a.dead]
     lines += ["", f"Dead (no figure moves beyond the noise): {', '.join(dead) or 'none'}."]
     limited = [a for a in result.params if a.limited_by]
