@@ -53,6 +53,28 @@ def probe_requests(pipeline: int) -> int:
     return min(10_000 * pipeline, 200_000)
 
 
+SCOUT_PIPELINES_PER_CLIENT = 10
+"""A scout run sends this many pipelines per client: milliseconds for small commands."""
+
+PROBE_SECONDS = 0.25
+"""The warm-up probe's length, from the scout's rate, at most :func:`probe_requests`."""
+
+
+def scout_requests(clients: int, pipeline: int) -> int:
+    """Length of the scout run that sizes the warm-up for slow tests."""
+    return clients * pipeline * SCOUT_PIPELINES_PER_CLIENT
+
+
+def sized_probe(pipeline: int, scout_rps: float) -> int:
+    """The warm-up's request count: about PROBE_SECONDS at the scout's rate, capped.
+
+    A fixed count of 10,000 per pipeline depth is a tenth of a second for SET but a minute
+    for LRANGE_100 of 4 KiB values (2,500 requests a second at P=16); the scout's rate
+    bounds it by time. Fast tests keep the cap, as before.
+    """
+    return max(MIN_REQUESTS, min(probe_requests(pipeline), round(scout_rps * PROBE_SECONDS)))
+
+
 class PairedRun:
     """Measure ``candidate`` against ``baseline`` with ``workload``; see module docstring.
 
@@ -171,9 +193,14 @@ class PairedRun:
             if w.requests is not None and not w.warmup:
                 requests[unit] = w.requests
                 continue
-            probe = w.requests if w.requests is not None else probe_requests(pipeline)
             roles = self._roles() if w.warmup else [BASELINE]
             phase = "warmup" if w.warmup else "calibration"
+            if w.requests is not None:
+                probe = w.requests
+            else:
+                scout = scout_requests(w.clients, pipeline)
+                scout_rps = self._run_one(BASELINE, test, pipeline, 0, "scout", scout).rps
+                probe = sized_probe(pipeline, scout_rps)
             rps = [self._run_one(role, test, pipeline, 0, phase, probe).rps for role in roles]
             if w.requests is not None:
                 requests[unit] = w.requests

@@ -256,3 +256,31 @@ def test_rps_cv_is_each_servers_run_to_run_spread() -> None:
     assert set(cvs) == set(noisy.per_test)
     # Log-normal noise of sd 0.1 is a CV of about 10%; 20 draws put it within 0.04-0.2.
     assert all(0.04 < cv < 0.2 for unit in cvs.values() for cv in unit.values()), cvs
+
+
+@pytest.mark.parametrize(
+    ("rate", "warmup"),
+    [
+        # 2,500 requests a second (LRANGE_100 of 4 KiB at P=16): a quarter-second warm-up,
+        # not the 160,000 requests (a minute) of the fixed probe.
+        (2_500.0, 1_000),
+        (20_000.0, 5_000),
+        # Fast enough that the old fixed probe (10,000 per pipeline depth) is the shorter.
+        (2_000_000.0, 160_000),
+    ],
+)
+def test_the_warmup_is_sized_by_a_scout_run(rate: float, warmup: int) -> None:
+    client = ScriptedClient({"cand": rate, "base": rate})
+    workload = Workload.from_dict(
+        {"tests": ("lrange_100",), "pipelines": (16,), "duration_s": 0.5, "keyspace": 10}
+        | {"min_repetitions": 2, "max_repetitions": 2}
+    )
+    result = PairedRun(CAND, BASE, workload, client, seed=1).run()
+    scouts = [r for r in result.runs if r.phase == "scout"]
+    warmups = [r for r in result.runs if r.phase == "warmup"]
+    # One scout (the baseline, 10 pipelines a client), then each server's warm-up.
+    assert [(r.server, r.requests) for r in scouts] == [("base", 50 * 16 * 10)]
+    assert sorted(r.requests for r in warmups) == [warmup, warmup]
+    # The measured run lasts duration_s at the warm-up's rate.
+    measured = [r.requests for r in result.runs if r.phase == "measure"]
+    assert measured == [max(1000, round(rate * 0.5))] * 4
