@@ -181,7 +181,7 @@ def test_batching_trades_p99_for_throughput() -> None:
 def _knobs_md_curves() -> dict[str, dict[str, float]]:
     """param -> {value text: fitness} from the 'fitness per value' column of KNOBS.md."""
     curves: dict[str, dict[str, float]] = {}
-    for line in (REPO / "server" / "KNOBS.md").read_text().splitlines():
+    for line in (REPO / "server" / "sweeps" / "knob-sweep-2026-11-26.md").read_text().splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) < 9 or cells[0] in ("param", "---") or ": " not in cells[-1]:
             continue
@@ -191,7 +191,7 @@ def _knobs_md_curves() -> dict[str, dict[str, float]]:
 
 
 def test_sweep_landscape_data_is_the_committed_knob_sweep() -> None:
-    text = (REPO / "server" / "KNOBS.md").read_text()
+    text = (REPO / "server" / "sweeps" / "knob-sweep-2026-11-26.md").read_text()
     assert f"(median {SWEEP_DEFAULT_FITNESS})" in text
     assert f"noise band = {SWEEP_NOISE_BAND} fitness points" in text
     measured = _knobs_md_curves()
