@@ -288,7 +288,8 @@ LANDSCAPE_ABOUT = {
         "`MockLandscape`)."
     ),
     "sweep": (
-        "Each knob's curve as the committed knob sweep (server/KNOBS.md) measured it on the "
+        "Each knob's curve as the committed knob sweep "
+        "(server/sweeps/knob-sweep-2026-11-26.md) measured it on the "
         "real server: the default is the optimum, and values such as `batch_threshold` 1 or "
         "a `min_pipeline_buffer` above one read halve fitness (`SweepLandscape`). A search "
         "can only lose here; what matters is that the reported best is not worse than the "

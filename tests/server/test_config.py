@@ -67,7 +67,8 @@ BAD_CONFIGS = {
     "out-of-range-negative": ("[buffers]\nread_size = -1\n", ["buffers.read_size", "range"]),
     "out-of-range-high": ("threads = 100000\n", ["threads", "range"]),
     "max-size-too-small": ("[buffers]\nmax_size = 1\n", ["buffers.max_size"]),
-    # Removed as dead (server/KNOBS.md): an old config naming it is told so, not ignored.
+    # Removed as dead (server/sweeps/knob-sweep-2026-11-26.md): an old config naming it is told so,
+    # not ignored.
     "removed-knob-prewarm": (
         "[response_pool]\ncapacity = 4\nprewarm = 4\n",
         ["response_pool.prewarm", "removed"],

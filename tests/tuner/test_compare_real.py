@@ -1,8 +1,9 @@
 """``tuner compare`` on real servers: our server against Redis 8.0, local runner.
 
 A config against itself: the 99.9% CI of B/A holds 1.0. A config with
-``batching.batch_threshold = 1`` (one write() per command in a pipeline; server/KNOBS.md
-measured fitness 46 against the default's 107): detected slower, with a wide margin.
+``batching.batch_threshold = 1`` (one write() per command in a pipeline;
+server/sweeps/knob-sweep-2026-11-26.md measured fitness 46 against the default's 107):
+detected slower, with a wide margin.
 The prebuilt server binary is used as is (``build_command = ["true"]``), so no cargo
 build runs; skipped when it is missing, unless REQUIRE_REAL_SERVERS=1.
 """

@@ -175,7 +175,7 @@ def test_batching_trades_p99_for_throughput() -> None:
     assert landscape.p99_ratio(small) < landscape.p99_ratio(best)
 
 
-# --- The sweep landscape: server/KNOBS.md as measured. --------------------------------
+# --- The sweep landscape: server/sweeps/knob-sweep-2026-11-26.md as measured. ---
 
 
 def _knobs_md_curves() -> dict[str, dict[str, float]]:

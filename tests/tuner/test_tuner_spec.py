@@ -246,14 +246,15 @@ def test_spec_defaults_are_the_servers_shipped_defaults() -> None:
         # A knob the spec does not search keeps the server's default (the config file's).
         assert runtime.items() <= shipped.items(), path.name
     # The Pareto spec searches every knob but the compact-encoding thresholds, which no
-    # shipped spec searches until the knob sweep shows them live (server/KNOBS.md).
+    # shipped spec searches until the knob sweep shows them live
+    # (server/sweeps/knob-sweep-2026-11-26.md).
     searched = {k: v for k, v in shipped.items() if not k.startswith("encoding.")}
     assert load_spec(PARETO).split(load_spec(PARETO).defaults())[0] == searched
 
 
 def test_the_shipped_space_is_sized_to_the_machine() -> None:
     # One server CPU: no thread count to search; the sweep's dead knobs are left out and its
-    # only-harmful ranges cut (server/KNOBS.md).
+    # only-harmful ranges cut (server/sweeps/knob-sweep-2026-11-26.md).
     spec = load_spec(THROUGHPUT)
     names = {p.name for p in spec.params}
     assert spec.target.cpus == "0" and "threads" not in names
@@ -277,7 +278,8 @@ def test_the_commented_threads_block_needs_the_cpus_it_names() -> None:
 
 @pytest.mark.parametrize("path", [THROUGHPUT, PARETO])
 def test_the_commented_build_profile_block_puts_the_param_back(path: Path) -> None:
-    # build.profile was measured dead (server/KNOBS.md) and is not searched; the spec
+    # build.profile was measured dead (server/sweeps/knob-sweep-2026-11-26.md) and is not
+    # searched; the spec
     # says how to search it again. Following those instructions must give a valid spec.
     text = path.read_text()
     block = '# [[param]]\n# name = "build.profile"\n'

@@ -66,7 +66,10 @@ MockLandscapeOption = Annotated[
     str,
     typer.Option(
         "--mock-landscape",
-        help="Mock runner: 'interior' (optimum inside the box) or 'sweep' (server/KNOBS.md).",
+        help=(
+            "Mock runner: 'interior' (optimum inside the box) or 'sweep' "
+            "(server/sweeps/knob-sweep-2026-11-26.md)."
+        ),
     ),
 ]
 

@@ -6,8 +6,9 @@ Two shapes (:data:`LANDSCAPES`, ``--mock-landscape``):
 
 - ``interior`` (:class:`MockLandscape`): interactions, one dead knob, and an optimum well
   inside the box that beats the default by about 20%: the case a sweep cannot show.
-- ``sweep`` (:class:`SweepLandscape`): the committed knob sweep (server/KNOBS.md) as
-  measured: the default is the optimum, most of the box scores about 46-52%.
+- ``sweep`` (:class:`SweepLandscape`): the committed knob sweep of 2026-11-26
+  (server/sweeps/knob-sweep-2026-11-26.md) as measured: the default is the optimum, most of
+  the box scores about 46-52%.
 
 Log fitness is a sum of independent param-group terms, which is what lets
 :meth:`MockLandscape.optimum` find the exact optimum on a grid.
@@ -335,7 +336,7 @@ class MockLandscape:
         return sum(self._weight(t) * term(config, TestShape.parse(t)) for t in self.tests)
 
 
-# --- The sweep landscape: server/KNOBS.md as measured. --------------------------------
+# --- The sweep landscape: server/sweeps/knob-sweep-2026-11-26.md as measured. ---
 
 #: Fitness of the default config in the knob sweep (median of its 5 repeats).
 SWEEP_DEFAULT_FITNESS = 106.9
@@ -344,7 +345,8 @@ SWEEP_DEFAULT_FITNESS = 106.9
 SWEEP_NOISE_BAND = 3.9
 SWEEP_MARGIN = 1.25
 
-#: Fitness per value of every knob in server/KNOBS.md (the other knobs at their defaults);
+#: Fitness per value of every knob in server/sweeps/knob-sweep-2026-11-26.md
+#: (the other knobs at their defaults);
 #: a test keeps this table in step with the file.
 SWEEP_MEASURED: dict[str, dict[Any, float]] = {
     "batching.batch_threshold": {1: 46.0, 16: 100.8, 256: 106.9, 4096: 105.7},
