@@ -155,3 +155,18 @@ def test_the_regime_specs_extend_the_sweep_and_each_measures_memory() -> None:
     script = (REPO / "server" / "scripts" / "knob_sweep.sh").read_text()
     for regime in ("knob-sweep", "sweep-small-pipelined", "sweep-large-values", "sweep-hash-heavy"):
         assert regime in script
+
+
+def test_a_tie_for_best_is_not_a_per_workload_difference() -> None:
+    # Memory of a listpack-value threshold: on "small" every value packs, so 1 and 4 tie
+    # (1 is named best); on "large" only 4 packs. 4 is best on both: one value, not two.
+    small = _result("small", {"threads": [(1, 100.4, 80.0), (4, 100.1, 80.2)]})
+    large = _result("large", {"threads": [(1, 100.2, 100.0), (4, 100.5, 70.0)]})
+    assert small.param("threads").figures["memory"].best_value == 1
+    assert large.param("threads").figures["memory"].best_value == 4
+    knob = compare_workloads([small, large])[0]
+    assert knob.differing() == [] and knob.verdict == ONE_VALUE
+    # A real difference still counts: on "small" 4 is now far from the best.
+    small = _result("small", {"threads": [(1, 100.4, 80.0), (4, 100.1, 95.0)]})
+    knob = compare_workloads([small, large])[0]
+    assert knob.differing() == ["memory"] and knob.verdict == PER_WORKLOAD

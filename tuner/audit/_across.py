@@ -2,20 +2,21 @@
 depend on the workload?
 
 A knob is worth tuning per workload when it moves a figure beyond the noise on at least
-one workload and its best value differs between at least two workloads (for the same
-figure: throughput or memory). A knob that moves something but has one best value
-everywhere is better set as the default; a knob that moves nothing anywhere is dropped.
+one workload and no single value is within the noise of the best for that figure on every
+workload where the figure moves (a tie for best is not a difference). A knob that moves
+something but has one value good everywhere is better set as the default; a knob that moves
+nothing anywhere is dropped.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from rich.table import Table
 
-from tuner.audit._model import MOVES, AuditError, AuditResult, ParamAudit
+from tuner.audit._model import MARGIN, MOVES, AuditError, AuditResult, ParamAudit
 from tuner.audit._render import audit_markdown, markdown_table
 
 PER_WORKLOAD = "tune per workload"
@@ -23,10 +24,11 @@ ONE_VALUE = "live, one best value"
 DROP = "drop: moves nothing"
 ACROSS_RULE = (
     f"'{PER_WORKLOAD}': it moves fitness, p99 or memory beyond the noise (the rule below) on "
-    "at least one workload, and its best value for the same figure differs between at least "
-    f"two workloads; '{ONE_VALUE}': it moves a figure, with the same best value wherever it "
-    f"does; '{DROP}': no figure moves on any workload (a single test unit moving is shown, "
-    "but is not enough)."
+    "at least one workload, and for that figure no one value is within the noise (1.25 x the "
+    "band) of the best on every workload where the figure moves, so the best values differ; "
+    f"'{ONE_VALUE}': it moves a figure, and one value is best or within the noise of the best "
+    f"wherever it does; '{DROP}': no figure moves on any workload (a single test unit moving "
+    "is shown, but is not enough)."
 )
 
 
@@ -38,17 +40,22 @@ class Preference:
     best: dict[str, Any]
     #: the test unit moved beyond its band, when one is (shown; not enough to be live)
     test: str | None = None
+    #: figure -> the values (as repr) within MARGIN x band of its best, for moved figures
+    near_best: dict[str, frozenset[str]] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, audit: ParamAudit) -> Preference:
+    def of(cls, audit: ParamAudit, fitness_band: float) -> Preference:
         best: dict[str, Any] = {}
+        near: dict[str, frozenset[str]] = {}
         if audit.verdict == MOVES:
             best["throughput"] = audit.best_value
+            near["throughput"] = _near_best(audit.per_value(), fitness_band, higher_is_better=True)
         for name, figure in audit.figures.items():
             if figure.moves:
                 best[name] = figure.best_value
+                near[name] = _near_best(audit.figure_per_value(name), figure.band)
         test = audit.top_test[0] if audit.test_moves and audit.top_test else None
-        return cls(best, test)
+        return cls(best, test, near)
 
     def cell(self) -> str:
         if not self.best:
@@ -68,19 +75,30 @@ class KnobAcross:
         return any(p.best for p in self.preferences.values())
 
     def differing(self) -> list[str]:
-        """The figures whose best value differs between at least two workloads."""
+        """The figures for which no value is near the best on every workload that moves it."""
         figures = sorted({f for p in self.preferences.values() for f in p.best})
-        return [
-            f
-            for f in figures
-            if len({repr(p.best[f]) for p in self.preferences.values() if f in p.best}) >= 2
-        ]
+        out = []
+        for f in figures:
+            near = [p.near_best[f] for p in self.preferences.values() if f in p.best]
+            if len(near) >= 2 and not frozenset.intersection(*near):
+                out.append(f)
+        return out
 
     @property
     def verdict(self) -> str:
         if not self.live:
             return DROP
         return PER_WORKLOAD if self.differing() else ONE_VALUE
+
+
+def _near_best(
+    rows: Sequence[tuple[Any, float]], band: float, *, higher_is_better: bool = False
+) -> frozenset[str]:
+    """The values whose figure is within MARGIN x band of the best one's."""
+    if not rows:
+        return frozenset()
+    top = max(x for _, x in rows) if higher_is_better else min(x for _, x in rows)
+    return frozenset(repr(v) for v, x in rows if abs(x - top) <= MARGIN * band)
 
 
 def compare_workloads(results: Sequence[AuditResult]) -> list[KnobAcross]:
@@ -93,7 +111,9 @@ def compare_workloads(results: Sequence[AuditResult]) -> list[KnobAcross]:
     knobs: dict[str, dict[str, Preference]] = {}
     for result in results:
         for audit in result.params:
-            knobs.setdefault(audit.param.name, {})[result.spec_name] = Preference.of(audit)
+            knobs.setdefault(audit.param.name, {})[result.spec_name] = Preference.of(
+                audit, result.noise_band
+            )
     return [KnobAcross(name, prefs) for name, prefs in knobs.items()]
 
 

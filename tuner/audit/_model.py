@@ -36,13 +36,17 @@ WITHIN_NOISE = "within noise"
 FIGURES = ("p99", "memory")
 #: Smallest noise band of a figure, in points of x 100. used_memory is nearly exact, so the
 #: default's repeats can agree to 0.1 point; a knob must move memory by more than 1% of the
-#: baseline's bytes (times MARGIN) to count.
-FIGURE_FLOORS = {"p99": 0.0, "memory": 1.0}
+#: baseline's bytes (times MARGIN) to count. p99 varies far more between measurements than
+#: five repeats of the default show: in the sweep of 2026-12-06 (server/KNOBS.md), thresholds
+#: that cannot act on a workload (sorted-set and hash thresholds where it has neither) moved
+#: p99 by up to 12.4 points, 4.1x a band of 3.0. The 10-point floor (a 10% p99 change, times
+#: MARGIN) keeps every one of those within the noise.
+FIGURE_FLOORS = {"p99": 10.0, "memory": 1.0}
 FIGURE_RULE = (
     "p99 (p99 latency ratio x 100) and memory (used_memory per key ratio x 100, measured "
     "when the workload loads a dataset) follow the same rule, lower being better; their "
-    "band is max(D, floor), floor = 1.0 point for memory, and a figure moves when effect "
-    "> 1.25 x band."
+    "band is max(D, floor), floor = 10 points for p99 (knobs that cannot act moved it up to "
+    "12.4 points) and 1.0 point for memory, and a figure moves when effect > 1.25 x band."
 )
 
 
