@@ -33,11 +33,13 @@ encodings=(set_max_intset_entries set_max_listpack_entries set_max_listpack_valu
 regime_params() {
   [[ " $* " == *" --param "* ]] && return
   if [[ "$regime" == knob-sweep ]]; then
+    # The spec's params as the tuner loads them (extends resolved), the encodings left out.
     python3 - "$regime" "${encodings[@]}" <<'PY'
-import sys, tomllib
+import sys
+from pathlib import Path
+from tuner.spec import load_spec
 regime, encodings = sys.argv[1], {f"encoding.{e}" for e in sys.argv[2:]}
-with open(f"studies/{regime}.toml", "rb") as f:
-    names = [p["name"] for p in tomllib.load(f)["param"]]
+names = [p.name for p in load_spec(Path("studies") / f"{regime}.toml").params]
 print(" ".join(f"--param {n}" for n in names if n not in encodings))
 PY
   fi
